@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench schemas clean
+
+setup: $(STAMP)
+
+# Re-installs when pyproject.toml changes; the stamp makes `make test` / `make run` work alone.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/pipeline demo
+
+test: setup lint
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/pipeline schemas --check
+
+bench: setup
+	$(BIN)/python -m pipeline.bench
+
+schemas: setup
+	$(BIN)/pipeline schemas
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

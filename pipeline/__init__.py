@@ -1,0 +1,1 @@
+"""Passwordless rollout metrics pipeline."""

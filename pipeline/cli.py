@@ -1,0 +1,103 @@
+"""The `pipeline` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
+
+from pipeline.classify.stats import ClassifyStats
+from pipeline.model import Source
+from pipeline.sources.registry import RejectedEvent, parse
+from pipeline.sources.records import read_records
+
+SOURCE_CHOICES = [s.value for s in Source] + ["auto"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline", description="Passwordless rollout metrics pipeline"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    classify = commands.add_parser(
+        "classify",
+        help="classify raw IdP events / helpdesk tickets into normalized NDJSON",
+        description="Read raw vendor events (a JSON array, one object, or NDJSON) and write "
+        "one normalized NDJSON line per event. Unreadable events: one line each on stderr.",
+    )
+    classify.add_argument("--source", required=True, choices=SOURCE_CHOICES)
+    classify.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
+    classify.add_argument(
+        "--stats", action="store_true", help="print a summary line on stderr at the end"
+    )
+    classify.set_defaults(handler=_classify)
+
+    schemas = commands.add_parser(
+        "schemas", help="write the event JSON Schemas (schemas/events/) from the models"
+    )
+    schemas.add_argument("--out", type=Path, default=Path("schemas/events"))
+    schemas.add_argument(
+        "--check", action="store_true", help="exit 1 if the files differ from the models"
+    )
+    schemas.set_defaults(handler=_schemas)
+    return parser
+
+
+def _classify(args: argparse.Namespace) -> int:
+    stats = ClassifyStats()
+    out = sys.stdout.buffer
+    with ExitStack() as stack:
+        stream: BinaryIO
+        if args.file == "-":
+            stream, name = sys.stdin.buffer, "stdin"
+        else:
+            stream, name = stack.enter_context(open(args.file, "rb")), args.file
+        for record in read_records(stream, name):
+            if record.data is None:
+                _report(record.where, record.error or "unreadable")
+                stats.reject()
+                continue
+            try:
+                event = parse(args.source, record.data)
+            except RejectedEvent as exc:
+                _report(record.where, exc.reason)
+                stats.reject()
+                continue
+            stats.observe(event)
+            out.write(event.model_dump_json().encode())
+            out.write(b"\n")
+    out.flush()
+    if args.stats:
+        print(f"pipeline classify: {stats.summary()}", file=sys.stderr)
+    return 0
+
+
+def _report(where: str, reason: str) -> None:
+    print(f"pipeline classify: {where}: {' '.join(reason.split())}", file=sys.stderr)
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from pipeline.schema_export import check_schemas, write_schemas
+
+    if args.check:
+        stale = check_schemas(args.out)
+        for name in stale:
+            print(f"pipeline schemas: {args.out / name} differs from the model", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write_schemas(args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The rollout simulator: a six-phase passwordless rollout in the vendors' own log formats."""

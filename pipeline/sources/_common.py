@@ -1,0 +1,59 @@
+"""Helpers every source parser shares: decoding raw bytes into typed structs, timestamps,
+user ids, and the one exception a parser raises for an event it cannot read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+RawEvent = bytes | bytearray | memoryview | str
+
+
+class RejectedEvent(ValueError):
+    """The raw event cannot be read; `reason` says why, in words for a person."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode(raw: RawEvent, into: type[T]) -> T:
+    """Decode one raw JSON event into a typed struct, reading only the fields it declares."""
+    try:
+        return msgspec.json.decode(raw, type=into)
+    except msgspec.ValidationError as exc:
+        raise RejectedEvent(f"unexpected shape: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise RejectedEvent(f"invalid JSON: {exc}") from None
+
+
+def top_level(raw: RawEvent) -> dict[str, msgspec.Raw]:
+    """The event's top-level keys with their values left undecoded (for shape detection)."""
+    return decode(raw, dict[str, msgspec.Raw])
+
+
+def parse_time(value: str | int | float | None, field: str) -> datetime:
+    """ISO 8601 (any fraction length, `Z` or offset) or Unix epoch seconds -> aware UTC."""
+    if value is None or value == "":
+        raise RejectedEvent(f"missing timestamp `{field}`")
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, tz=UTC)
+        parsed = datetime.fromisoformat(value)
+    except (ValueError, OverflowError, OSError):
+        raise RejectedEvent(f"unreadable timestamp `{field}`: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise RejectedEvent(f"timestamp `{field}` has no timezone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def normalize_user(value: str | None) -> str | None:
+    """Logins compare case-insensitively across IdPs (UPN, e-mail, username)."""
+    if value is None:
+        return None
+    value = value.strip().lower()
+    return value or None

@@ -1,0 +1,76 @@
+"""Splitting an input into raw events: JSON array, one object, NDJSON, vendor envelopes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from pipeline.sources.records import RawRecord, read_records
+
+
+def _split(text: str) -> list[RawRecord]:
+    return list(read_records(io.BytesIO(text.encode()), "in"))
+
+
+def _payloads(records: list[RawRecord]) -> list[object]:
+    return [json.loads(r.data) if r.data is not None else None for r in records]
+
+
+def test_ndjson_lines_with_blank_lines() -> None:
+    records = _split('{"a": 1}\n\n{"a": 2}\n')
+    assert _payloads(records) == [{"a": 1}, {"a": 2}]
+    assert [r.where for r in records] == ["in line 1", "in line 3"]
+
+
+def test_json_array() -> None:
+    records = _split('[{"a": 1},\n {"a": 2}]')
+    assert _payloads(records) == [{"a": 1}, {"a": 2}]
+    assert records[1].where == "in item 2"
+
+
+def test_pretty_printed_single_object() -> None:
+    records = _split(json.dumps({"a": {"b": [1, 2]}}, indent=2))
+    assert _payloads(records) == [{"a": {"b": [1, 2]}}]
+
+
+def test_bad_ndjson_line_is_passed_on_for_the_parser_to_reject() -> None:
+    records = _split('{"a": 1}\n{"a": \n{"a": 3}\n')
+    assert [r.data for r in records] == [b'{"a": 1}', b'{"a":', b'{"a": 3}']
+
+
+def test_broken_first_line_falls_back_to_lines() -> None:
+    records = _split('{"a": \n{"a": 2}\n')
+    assert [r.data for r in records] == [b'{"a":', b'{"a": 2}']
+    assert records[1].where == "in line 2"
+
+
+def test_truncated_array_is_one_error() -> None:
+    records = _split('[{"a": 1}, {"a": ')
+    assert len(records) == 1
+    assert records[0].data is None
+    assert "not a valid JSON array" in (records[0].error or "")
+
+
+def test_vendor_envelopes_are_opened() -> None:
+    event_hub = {"records": [{"category": "SignInLogs"}, {"category": "AuditLogs"}]}
+    graph = {"@odata.context": "x", "value": [{"id": "1"}]}
+    duo = {"stat": "OK", "response": {"authlogs": [{"txid": "t"}], "metadata": {}}}
+    pingone = {"_embedded": {"activities": [{"id": "p"}]}, "count": 1}
+    records = _split("\n".join(json.dumps(d) for d in (event_hub, graph, duo, pingone)))
+    assert _payloads(records) == [
+        {"category": "SignInLogs"},
+        {"category": "AuditLogs"},
+        {"id": "1"},
+        {"txid": "t"},
+        {"id": "p"},
+    ]
+    assert records[1].where == "in line 1 record 2"
+
+
+def test_an_event_with_an_object_result_is_not_an_envelope() -> None:
+    activity = {"id": "a", "result": {"status": "SUCCESS"}, "recordedAt": "2026-01-01T00:00:00Z"}
+    assert _payloads(_split(json.dumps(activity))) == [activity]
+
+
+def test_empty_input() -> None:
+    assert _split("\n  \n") == []
