@@ -11,8 +11,8 @@ from typing import BinaryIO
 
 from pipeline.classify.stats import ClassifyStats
 from pipeline.model import Source
-from pipeline.sources.registry import RejectedEvent, parse
 from pipeline.sources.records import read_records
+from pipeline.sources.registry import RejectedEvent, parse
 
 SOURCE_CHOICES = [s.value for s in Source] + ["auto"]
 
@@ -41,6 +41,22 @@ def _build_parser() -> argparse.ArgumentParser:
         "--stats", action="store_true", help="print a summary line on stderr at the end"
     )
     classify.set_defaults(handler=_classify)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="generate a six-phase rollout in the vendors' raw log formats, with its truth",
+        description="Write DIR/{okta,entra,ping,duo,tickets,roster}.ndjson and DIR/truth.json, "
+        "or produce the events to the raw Kafka topics with --kafka.",
+    )
+    simulate.add_argument("--users", type=_positive_int, default=5000)
+    simulate.add_argument("--weeks", type=_positive_int, default=30)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--out", type=Path, default=Path("var/simulation"))
+    simulate.add_argument("--plan", type=Path, default=None, help="rollout plan YAML")
+    simulate.add_argument(
+        "--kafka", metavar="BOOTSTRAP", default=None, help="produce to the raw topics instead"
+    )
+    simulate.set_defaults(handler=_simulate)
 
     schemas = commands.add_parser(
         "schemas", help="write the event JSON Schemas (schemas/events/) from the models"
@@ -80,6 +96,32 @@ def _classify(args: argparse.Namespace) -> int:
     if args.stats:
         print(f"pipeline classify: {stats.summary()}", file=sys.stderr)
     return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pipeline.simulate.run import simulate
+
+    try:
+        summary = simulate(
+            users=args.users,
+            weeks=args.weeks,
+            seed=args.seed,
+            out=args.out,
+            plan_file=args.plan,
+            kafka=args.kafka,
+        )
+    except ValueError as exc:
+        print(f"pipeline simulate: {exc}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _report(where: str, reason: str) -> None:

@@ -56,13 +56,15 @@ def test_vendor_envelopes_are_opened() -> None:
     graph = {"@odata.context": "x", "value": [{"id": "1"}]}
     duo = {"stat": "OK", "response": {"authlogs": [{"txid": "t"}], "metadata": {}}}
     pingone = {"_embedded": {"activities": [{"id": "p"}]}, "count": 1}
-    records = _split("\n".join(json.dumps(d) for d in (event_hub, graph, duo, pingone)))
+    okta_hook = {"eventType": "com.okta.event_hook", "data": {"events": [{"uuid": "o"}]}}
+    records = _split("\n".join(json.dumps(d) for d in (event_hub, graph, duo, pingone, okta_hook)))
     assert _payloads(records) == [
         {"category": "SignInLogs"},
         {"category": "AuditLogs"},
         {"id": "1"},
         {"txid": "t"},
         {"id": "p"},
+        {"uuid": "o"},
     ]
     assert records[1].where == "in line 1 record 2"
 

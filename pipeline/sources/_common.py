@@ -44,11 +44,12 @@ def parse_time(value: str | int | float | None, field: str) -> datetime:
         if isinstance(value, int | float):
             return datetime.fromtimestamp(value, tz=UTC)
         parsed = datetime.fromisoformat(value)
+        utc = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
     except (ValueError, OverflowError, OSError):
         raise RejectedEvent(f"unreadable timestamp `{field}`: {value!r}") from None
-    if parsed.tzinfo is None:
+    if utc is None:
         raise RejectedEvent(f"timestamp `{field}` has no timezone: {value!r}")
-    return parsed.astimezone(UTC)
+    return utc
 
 
 def normalize_user(value: str | None) -> str | None:

@@ -3,7 +3,8 @@
 The vendors' API envelopes are opened too, so an API response can be piped in as it comes:
 Entra Event Hub `{"records": [...]}`, Microsoft Graph `{"value": [...]}`, ServiceNow
 `{"result": [...]}`, Jira search `{"issues": [...]}`, Duo `{"response": {"authlogs": [...]}}`
-or `{"response": [...]}`, PingOne `{"_embedded": {"activities": [...]}}`.
+or `{"response": [...]}`, PingOne `{"_embedded": {"activities": [...]}}`, Okta event hook
+`{"data": {"events": [...]}}`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _ENVELOPES: tuple[tuple[str, ...], ...] = (
     ("response", "authlogs"),
     ("response",),
     ("_embedded", "activities"),
+    ("data", "events"),
 )
 _ENVELOPE_MARKERS = tuple(f'"{path[0]}"'.encode() for path in _ENVELOPES)
 

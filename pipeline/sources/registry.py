@@ -1,6 +1,5 @@
 """Every source parser by name, and `auto`: telling the source from the event's shape."""
 
-
 from __future__ import annotations
 
 from collections.abc import Callable

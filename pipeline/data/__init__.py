@@ -1,0 +1,1 @@
+"""Data files shipped with the package: the example rollout plan, ticket rules."""
