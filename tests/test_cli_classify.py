@@ -119,3 +119,16 @@ def test_json_array_and_stats(tmp_path: Path) -> None:
     lines = result.stdout.decode().splitlines()
     summary = result.stderr.decode().splitlines()[-1]
     assert summary.startswith(f"pipeline classify: {len(lines)} classified")
+
+
+def test_an_api_response_is_classified_event_by_event() -> None:
+    events = [json.loads(e) for e in _fixture_events("entra")]
+    graph_response = {
+        "@odata.context": "https://graph.microsoft.com/beta/$metadata",
+        "value": events,
+    }
+    lines, errors = _classify("entra", json.dumps(graph_response).encode())
+    alone, alone_errors = _classify("entra", b"\n".join(_fixture_events("entra")))
+    assert lines == alone
+    assert len(errors) == len(alone_errors)
+    assert all(" record " in error for error in errors)

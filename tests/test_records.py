@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from pipeline.sources.records import RawRecord, read_records
+from pipeline.sources.records import RawRecord, envelope_items, read_records
 
 
 def _split(text: str) -> list[RawRecord]:
@@ -55,23 +55,32 @@ def test_vendor_envelopes_are_opened() -> None:
     event_hub = {"records": [{"category": "SignInLogs"}, {"category": "AuditLogs"}]}
     graph = {"@odata.context": "x", "value": [{"id": "1"}]}
     duo = {"stat": "OK", "response": {"authlogs": [{"txid": "t"}], "metadata": {}}}
+    duo_v1 = {"stat": "OK", "response": [{"action": "user_update"}]}
     pingone = {"_embedded": {"activities": [{"id": "p"}]}, "count": 1}
     okta_hook = {"eventType": "com.okta.event_hook", "data": {"events": [{"uuid": "o"}]}}
-    records = _split("\n".join(json.dumps(d) for d in (event_hub, graph, duo, pingone, okta_hook)))
-    assert _payloads(records) == [
-        {"category": "SignInLogs"},
-        {"category": "AuditLogs"},
-        {"id": "1"},
-        {"txid": "t"},
-        {"id": "p"},
-        {"uuid": "o"},
+    servicenow = {"result": [{"sys_id": "s"}]}
+    jira = {"startAt": 0, "issues": [{"key": "HELP-1"}]}
+    expected = [
+        (event_hub, [{"category": "SignInLogs"}, {"category": "AuditLogs"}]),
+        (graph, [{"id": "1"}]),
+        (duo, [{"txid": "t"}]),
+        (duo_v1, [{"action": "user_update"}]),
+        (pingone, [{"id": "p"}]),
+        (okta_hook, [{"uuid": "o"}]),
+        (servicenow, [{"sys_id": "s"}]),
+        (jira, [{"key": "HELP-1"}]),
     ]
-    assert records[1].where == "in line 1 record 2"
+    for envelope, events in expected:
+        items = envelope_items(json.dumps(envelope).encode())
+        assert items is not None, envelope
+        assert [json.loads(item) for item in items] == events
 
 
 def test_an_event_with_an_object_result_is_not_an_envelope() -> None:
     activity = {"id": "a", "result": {"status": "SUCCESS"}, "recordedAt": "2026-01-01T00:00:00Z"}
-    assert _payloads(_split(json.dumps(activity))) == [activity]
+    assert envelope_items(json.dumps(activity).encode()) is None
+    assert envelope_items(b"not json") is None
+    assert envelope_items(b"[1, 2]") is None
 
 
 def test_empty_input() -> None:

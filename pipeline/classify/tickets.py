@@ -49,6 +49,7 @@ from typing import Any
 import yaml
 
 from pipeline.model import Scenario
+from pipeline.settings import Settings
 
 __all__ = [
     "RULES_ENV_VAR",
@@ -171,7 +172,8 @@ def _cached_rules(path: str | None) -> TicketRules:
 
 def default_rules() -> TicketRules:
     """The rules the parser uses: `$PIPELINE_TICKET_RULES` if set, else the packaged ones."""
-    return _cached_rules(os.environ.get(RULES_ENV_VAR) or None)
+    configured = Settings().ticket_rules
+    return _cached_rules(str(configured) if configured else None)
 
 
 # --- compiling the YAML -------------------------------------------------------------------
