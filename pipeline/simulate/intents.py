@@ -2,28 +2,25 @@
 
 A vendor emitter (`pipeline.simulate.vendors.<source>`) turns one intent into the raw
 records that vendor's API or log stream would hold for it; the truth file is computed from
-the intents, never from the parsers.
+the intents, never from the parsers. Intents are named tuples: the simulator makes millions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pipeline.model import Method, Scenario
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
+class Person(NamedTuple):
     login: str  # lower-case UPN / e-mail, the id the parsers normalize to
     display_name: str
     uid: str  # stable 32-hex id to derive vendor object ids from (Okta 00u…, Entra GUID)
     country: str  # ISO 3166-1 alpha-2
 
 
-@dataclass(frozen=True, slots=True)
-class SignInIntent:
+class SignInIntent(NamedTuple):
     uid: str  # unique 32-hex id to derive every vendor id of this sign-in from
     time: datetime  # aware UTC; the first record is at this time, later steps after it
     person: Person
@@ -34,8 +31,7 @@ class SignInIntent:
     interactive: bool = True  # False: a token refresh (only Entra logs those)
 
 
-@dataclass(frozen=True, slots=True)
-class EnrollmentIntent:
+class EnrollmentIntent(NamedTuple):
     uid: str
     time: datetime
     person: Person
@@ -43,8 +39,7 @@ class EnrollmentIntent:
     action: Literal["registered", "removed"]
 
 
-@dataclass(frozen=True, slots=True)
-class TicketIntent:
+class TicketIntent(NamedTuple):
     uid: str
     time: datetime
     person: Person

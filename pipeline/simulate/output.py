@@ -1,0 +1,147 @@
+"""Where a simulated rollout goes: NDJSON files in a directory, or the Kafka raw topics.
+
+The simulation runs in shards (one process each); every shard writes its records, in time
+order, to a file of its own with a sort key in front. Merging the shard files by that key
+gives one stream in time order, written to the files or produced to the topics.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Protocol, Self
+
+import orjson
+
+from pipeline.broker import create_topics
+from pipeline.model import Source
+from pipeline.settings import Topics
+from pipeline.simulate.workforce import SimUser
+
+ROSTER_FILE = "roster.ndjson"
+TRUTH_FILE = "truth.json"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class ShardWriter:
+    """A shard's records, one line each: `<sort key>\\t<source>\\t<user>\\t<record JSON>`;
+    the sort key (microseconds since the epoch, shard, sequence) orders all shards' lines."""
+
+    def __init__(self, path: Path, shard: int) -> None:
+        self.path = path
+        self._file = path.open("wb", buffering=1 << 20)
+        self._shard = shard
+        self._seq = 0
+
+    def records(self, source: Source, key: str, records: list[dict], when: datetime) -> None:
+        """The records one intent made, in order, all sorted under the intent's time."""
+        write = self._file.write
+        micros = (when - _EPOCH) // _MICROSECOND
+        tail = f"\t{source.value}\t{key}\t".encode()
+        for record in records:
+            self._seq += 1
+            write(b"%017d%02d%010d" % (micros, self._shard, self._seq))
+            write(tail)
+            write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def merge_shards(paths: list[Path]) -> Iterator[tuple[Source, bytes, bytes]]:
+    """(source, user, record JSON line) of every shard's records, in time order."""
+    sources = {source.value.encode(): source for source in Source}
+    with ExitStack() as stack:
+        files = [stack.enter_context(path.open("rb", buffering=1 << 20)) for path in paths]
+        for line in heapq.merge(*files):
+            _, source, key, record = line.split(b"\t", 3)
+            yield sources[source], key, record
+
+
+class Output(Protocol):
+    counts: dict[Source, int]
+
+    def event(self, source: Source, key: bytes, line: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _roster_lines(users: list[SimUser]) -> list[bytes]:
+    return [user.roster_row().model_dump_json().encode() for user in users]
+
+
+class _Closing:
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class DirectoryOutput(_Closing):
+    """`DIR/<source>.ndjson` per source."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self._open = ExitStack()
+        self._files: dict[Source, IO[bytes]] = {}
+        for source in Source:
+            path = directory / f"{source.value}.ndjson"
+            self._files[source] = self._open.enter_context(path.open("wb", buffering=1 << 20))
+        self.counts: dict[Source, int] = dict.fromkeys(Source, 0)
+
+    def event(self, source: Source, key: bytes, line: bytes) -> None:
+        self._files[source].write(line)
+        self.counts[source] += 1
+
+    def close(self) -> None:
+        self._open.close()
+
+
+class KafkaOutput(_Closing):
+    """Each record to its source's raw topic, keyed by user (so a user's events stay in one
+    partition, in order); the roster to the roster topic."""
+
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        from kafka import KafkaProducer
+
+        create_topics(bootstrap, topics.inputs(), topics.partitions)
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks="all"
+        )
+        self._topics = topics
+        self.counts: dict[Source, int] = dict.fromkeys(Source, 0)
+
+    def roster(self, users: list[SimUser]) -> None:
+        for user, line in zip(users, _roster_lines(users), strict=True):
+            self._producer.send(self._topics.roster, key=user.person.login.encode(), value=line)
+
+    def event(self, source: Source, key: bytes, line: bytes) -> None:
+        self._producer.send(self._topics.raw(source), key=key, value=line.rstrip(b"\n"))
+        self.counts[source] += 1
+
+    def close(self) -> None:
+        self._producer.flush()
+        self._producer.close()
+
+
+def write_roster(directory: Path, users: list[SimUser]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = _roster_lines(users)
+    (directory / ROSTER_FILE).write_bytes(b"".join(line + b"\n" for line in lines))
+
+
+def write_truth(directory: Path, truth: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / TRUTH_FILE).write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
