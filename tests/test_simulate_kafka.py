@@ -16,7 +16,7 @@ from pipeline.settings import Topics
 
 def _consume_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1500
     )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

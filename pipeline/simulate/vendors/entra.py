@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import random
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, Person, SignInIntent
@@ -326,23 +327,10 @@ class _Profile:
             "uniqueTokenIdentifier": None,
             "sessionId": None,
             "status": None,
-            "deviceDetail": {
-                "deviceId": "",
-                "displayName": "",
-                "operatingSystem": os_name,
-                "browser": browser,
-                "isCompliant": False,
-                "isManaged": False,
-                "trustType": "",
-            },
-            "location": {
-                "city": "",
-                "state": "",
-                "countryOrRegion": person.country,
-                "geoCoordinates": {"altitude": None, "latitude": None, "longitude": None},
-            },
+            "deviceDetail": _device_detail(os_name, browser),
+            "location": _location(person.country),
             "appliedConditionalAccessPolicies": [],
-            "authenticationProcessingDetails": [{"key": "Is CAE Token", "value": "False"}],
+            "authenticationProcessingDetails": _PROCESSING_DETAILS,
             "networkLocationDetails": [],
             "authenticationDetails": None,
             "authenticationRequirementPolicies": [],
@@ -406,18 +394,7 @@ def _shape(profile: _Profile, factors: tuple[Method, ...], success: bool) -> tup
                 detail = _STEP_OK_MFA if index else _STEP_OK_STRONG
         else:
             detail = _STEP_FAILED.get(factor, _STEP_FAILED_OTHER)
-        steps.append(
-            {
-                "authenticationStepDateTime": None,  # set per sign-in
-                "authenticationMethod": _SIGN_IN_METHOD[factor],
-                "authenticationMethodDetail": profile.details.get(factor),
-                "succeeded": ok,
-                "authenticationStepResultDetail": detail,
-                "authenticationStepRequirement": (
-                    "Primary authentication" if index == 0 else "Multifactor authentication"
-                ),
-            }
-        )
+        steps.append(_step(factor, profile.details.get(factor), ok, detail, index == 0))
     if success:
         code, reason = 0, "Other."
     else:
@@ -436,6 +413,48 @@ def _shape(profile: _Profile, factors: tuple[Method, ...], success: bool) -> tup
         str(code),
         reason if code else "",
     )
+
+
+# Record parts shared by many people's records (never mutated).
+_PROCESSING_DETAILS = [{"key": "Is CAE Token", "value": "False"}]
+
+
+@lru_cache(maxsize=64)
+def _device_detail(os_name: str, browser: str) -> dict:
+    return {
+        "deviceId": "",
+        "displayName": "",
+        "operatingSystem": os_name,
+        "browser": browser,
+        "isCompliant": False,
+        "isManaged": False,
+        "trustType": "",
+    }
+
+
+@lru_cache(maxsize=256)
+def _location(country: str) -> dict:
+    return {
+        "city": "",
+        "state": "",
+        "countryOrRegion": country,
+        "geoCoordinates": {"altitude": None, "latitude": None, "longitude": None},
+    }
+
+
+@lru_cache(maxsize=4096)
+def _step(method: Method, method_detail: str | None, ok: bool, detail: str, first: bool) -> dict:
+    """An authenticationDetails step without its time (copied, then set, per sign-in)."""
+    return {
+        "authenticationStepDateTime": None,
+        "authenticationMethod": _SIGN_IN_METHOD[method],
+        "authenticationMethodDetail": method_detail,
+        "succeeded": ok,
+        "authenticationStepResultDetail": detail,
+        "authenticationStepRequirement": (
+            "Primary authentication" if first else "Multifactor authentication"
+        ),
+    }
 
 
 def emit_enrollment(intent: EnrollmentIntent, rng: random.Random) -> list[dict]:
@@ -607,7 +626,7 @@ def _minute_text(minutes: int) -> str:
         day = _DAYS.get(days)
         if day is None:
             day = _DAYS[days] = (_EPOCH + timedelta(days=days)).date().isoformat()
-        if len(_MINUTES) >= 1 << 20:  # 2 years of minutes: never, in one simulation
+        if len(_MINUTES) >= 4096:  # records come roughly in time order: keep it small
             _MINUTES.clear()
         hour, minute = divmod(minute, 60)
         text = _MINUTES[minutes] = f"{day}T{hour:02d}:{minute:02d}:"

@@ -253,6 +253,9 @@ _GREGORIAN = 0x01B21DD213814000  # 100-ns ticks from 1582-10-15 (UUID v1 epoch) 
 # Sign-in
 # --------------------------------------------------------------------------------------------
 
+# Share (of 256) of sign-ins that started at an app and so end with its SSO record.
+_SSO_SHARE = 77
+
 
 def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
     """The System Log records of one sign-in, in time order.
@@ -308,14 +311,21 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
         auth = auths[_AUTH_IDP] = _AUTH_TEMPLATES[_AUTH_IDP].copy()
         auth["externalSessionId"] = session
 
-    # user.session.start lists the authenticators and the app; the SSO to the app follows.
-    app_record, sso_target, sso_debug = profile.apps.get(intent.app) or _app_user(
-        profile, intent.app
-    )
+    # user.session.start lists the authenticators and the app; when the sign-in started at an
+    # app (not the Okta dashboard), the SSO to that app follows.
+    app = intent.app
+    app_record, sso_debug = _APPS.get(app) or _app_entry(app)
     session_target = [*enrolled, app_record]
     specs += ((session_template, profile.session_debug, 0, session_target, 50, 351, False),)
-    if success:
-        specs += ((_SSO_RECORD, sso_debug, 0, sso_target, 300, 901, False),)
+    if success and uid[8] < _SSO_SHARE:
+        app_user = {
+            "alternateId": person.login,
+            "detailEntry": None,
+            "displayName": person.display_name,
+            "id": profile.app_user_ids.get(app) or _app_user_id(profile, app),
+            "type": "AppUser",
+        }
+        specs += ((_SSO_RECORD, sso_debug, 0, [app_record, app_user], 300, 901, False),)
 
     # Times: Okta publishes milliseconds; round up so no record predates the intent. Each
     # record is `offset` ms after that: its time text and v1 uuid time fields come from the
@@ -570,7 +580,7 @@ class _Profile:
 
     __slots__ = (
         "actor",
-        "apps",
+        "app_user_ids",
         "enrollments",
         "person",
         "security",
@@ -590,8 +600,7 @@ class _Profile:
         self.shapes: list[tuple[tuple[Method, ...], bool, tuple]] = []
         # (ip, user agent or FastPass OS) -> (client, request, device)
         self.who: dict[tuple[str, str], tuple[dict, dict, dict | None]] = {}
-        # app -> (AppInstance target, sso target list, sso debugData template)
-        self.apps: dict[str, tuple[dict, list[dict], dict]] = {}
+        self.app_user_ids: dict[str, str] = {}  # app -> AppUser id
 
     def enrollment(self, method: Method) -> tuple[dict, dict]:
         pair = self.enrollments.get(method)
@@ -687,7 +696,7 @@ def _who(
     """The client, request and device of a person's records from this IP in this browser;
     FastPass answers come from the Okta Verify app on the registered device."""
     person = profile.person
-    if len(profile.who) >= 16:
+    if len(profile.who) >= 4:  # the office network; a traveller's hotel IPs rarely repeat
         profile.who.clear()
     ua = _okta_verify_ua(browser) if fastpass else browser
     client = _client(ip, person.country, ua)
@@ -697,26 +706,29 @@ def _who(
     return who
 
 
-def _app_user(profile: _Profile, app: str) -> tuple[dict, list[dict], dict]:
-    """A person's app: the AppInstance target, the sso record's target and debugData."""
-    if len(profile.apps) >= 256:
-        profile.apps.clear()
-    person = profile.person
+_APPS: dict[str, tuple[dict, dict]] = {}  # app -> (AppInstance target, sso debugData)
+
+
+def _app_entry(app: str) -> tuple[dict, dict]:
+    if len(_APPS) >= 4096:
+        _APPS.clear()
     app_record = _app(app)
-    app_user = {
-        "alternateId": person.login,
-        "detailEntry": None,
-        "displayName": person.display_name,
-        "id": _okta_id("0ua", person.uid, crc32(app.encode())),
-        "type": "AppUser",
-    }
     debug = _debug(
         f"/app/{_slug(app)}/{app_record['id']}/sso/saml",
         signOnMode="SAML 2.0",
         initiationType="SP_INITIATED",
     )
-    entry = profile.apps[app] = (app_record, [app_record, app_user], debug)
+    entry = _APPS[app] = (app_record, debug)
     return entry
+
+
+def _app_user_id(profile: _Profile, app: str) -> str:
+    """The id of the person's AppUser in the app."""
+    if len(profile.app_user_ids) >= 256:
+        profile.app_user_ids.clear()
+    app_user_id = _okta_id("0ua", profile.person.uid, crc32(app.encode()))
+    profile.app_user_ids[app] = app_user_id
+    return app_user_id
 
 
 # Timestamps from integer Unix milliseconds and cached pieces: datetime arithmetic and
@@ -738,7 +750,7 @@ def _minute_text(minutes: int) -> str:
         day = _DAYS.get(days)
         if day is None:
             day = _DAYS[days] = (_EPOCH + timedelta(days=days)).date().isoformat()
-        if len(_MINUTES) >= 1 << 20:  # 2 years of minutes: never, in one simulation
+        if len(_MINUTES) >= 4096:  # records come roughly in time order: keep it small
             _MINUTES.clear()
         hour, minute = divmod(minute, 60)
         text = _MINUTES[minutes] = f"{day}T{hour:02d}:{minute:02d}:"
@@ -906,9 +918,15 @@ def _client(ip: str, country: str, ua: tuple[str, str, str]) -> dict:
         "geographicalContext": _geo(country),
         "id": None,
         "ipAddress": ip,
-        "userAgent": {"browser": ua[0], "os": ua[1], "rawUserAgent": ua[2]},
+        "userAgent": _user_agent(ua),
         "zone": "null",
     }
+
+
+@lru_cache(maxsize=64)
+def _user_agent(ua: tuple[str, str, str]) -> dict:
+    # Shared between records: never mutated after creation.
+    return {"browser": ua[0], "os": ua[1], "rawUserAgent": ua[2]}
 
 
 def _ip_chain(client: dict) -> dict:
@@ -920,7 +938,9 @@ def _ip_chain(client: dict) -> dict:
     }
 
 
+@lru_cache(maxsize=256)
 def _geo(country: str) -> dict:
+    # Shared between records: never mutated after creation.
     place = _PLACES.get(country)
     if place is None:
         return {
@@ -940,7 +960,9 @@ def _geo(country: str) -> dict:
     }
 
 
+@lru_cache(maxsize=256)
 def _security(country: str) -> dict:
+    # Shared between records: never mutated after creation.
     place = _PLACES.get(country)
     if place is None:
         return {"asNumber": None, "asOrg": None, "domain": None, "isProxy": False, "isp": None}

@@ -172,7 +172,7 @@ def _minute_text(minutes: int) -> str:
         day = _DAYS.get(days)
         if day is None:
             day = _DAYS[days] = (_EPOCH + timedelta(days=days)).date().isoformat()
-        if len(_MINUTES) >= 1 << 20:  # 2 years of minutes: never, in one simulation
+        if len(_MINUTES) >= 4096:  # records come roughly in time order: keep it small
             _MINUTES.clear()
         hour, minute = divmod(minute, 60)
         text = _MINUTES[minutes] = f"{day}T{hour:02d}:{minute:02d}:"
@@ -231,7 +231,7 @@ def _p1_signin(
     intent: SignInIntent, rng: random.Random, profile: _Profile, steps: tuple
 ) -> list[dict[str, Any]]:
     uid = intent.uid
-    actors = profile.actors.get(intent.app) or _actors(profile, intent.app)
+    actors = {"client": _P1_CLIENTS.get(intent.app) or _p1_client(intent.app), "user": profile.user}
     resources = profile.resources
     # correlationId (the intent uid) and the activity ids (v4 GUIDs from a hash of the uid)
     # in one formatting operation, 36 characters each.
@@ -348,7 +348,7 @@ _ACTIVITIES = f"{_API}/activities/"
 class _Profile:
     """Per person, computed once and shared by their records (never mutated)."""
 
-    __slots__ = ("actors", "devices", "person", "resources", "shapes", "user", "user_id")
+    __slots__ = ("devices", "person", "resources", "shapes", "user", "user_id")
 
     def __init__(self, person: Person) -> None:
         self.person = person
@@ -372,7 +372,6 @@ class _Profile:
                 "href": user_href,
             }
         ]
-        self.actors: dict[str, dict[str, Any]] = {}  # app -> {client, user}
         self.devices: dict[Method, dict[str, Any]] = {}  # method -> {"device": ...}
         self.shapes: list[tuple[tuple[Method, ...], bool, tuple]] = []
 
@@ -398,19 +397,21 @@ def _new_profile(person: Person) -> _Profile:
     return profile
 
 
-def _actors(profile: _Profile, app: str) -> dict[str, Any]:
-    if len(profile.actors) >= 256:
-        profile.actors.clear()
+_P1_CLIENTS: dict[str, dict[str, Any]] = {}  # app -> actors.client
+
+
+def _p1_client(app: str) -> dict[str, Any]:
+    if len(_P1_CLIENTS) >= 4096:
+        _P1_CLIENTS.clear()
     app_id = _app_id(app)
-    client = {
+    client = _P1_CLIENTS[app] = {
         "id": app_id,
         "name": app,
         "environment": {"id": _ENV},
         "href": f"{_API}/applications/{app_id}",
         "type": "CLIENT",
     }
-    actors = profile.actors[app] = {"client": client, "user": profile.user}
-    return actors
+    return client
 
 
 _PF_APPS: dict[str, dict[str, Any]] = {}
@@ -519,11 +520,15 @@ def _p1_steps(profile: _Profile, factors: tuple[Method, ...], success: bool) -> 
     return tuple(steps)
 
 
+@lru_cache(maxsize=256)
 def _action(action: str, text: str) -> dict[str, str]:
+    # Shared between records: never mutated after creation.
     return {"type": action, "description": text}
 
 
+@lru_cache(maxsize=256)
 def _result(ok: bool, text: str) -> dict[str, str]:
+    # Shared between records (the per-person texts only by that person's): never mutated.
     return {"status": "SUCCESS" if ok else "FAILED", "description": text}
 
 
