@@ -22,6 +22,8 @@ from functools import lru_cache
 
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, Person, SignInIntent
+from pipeline.simulate.vendors._timetext import MINUTES as _MINUTES
+from pipeline.simulate.vendors._timetext import minute_text as _minute_text
 
 TENANT_ID = "8c5a7d2e-61f4-4b0a-9d3e-2f7b1c9e4a60"
 _RESOURCE_ID = f"/tenants/{TENANT_ID}/providers/Microsoft.aadiam"
@@ -210,12 +212,11 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
                 later["authenticationStepDateTime"] = text + tail
                 steps.append(later)
     uid = intent.uid
-    # correlationId, sessionId and uniqueTokenIdentifier: the uid's bytes through fixed
-    # random byte permutations (unique per sign-in like the uid, unrelated-looking, and
-    # cheaper than hashing). The sign-in id (the uid itself), correlationId and sessionId
+    # correlationId, sessionId and uniqueTokenIdentifier: from a hash of the uid (64 bytes:
+    # 16 + 16 + 16 used). The sign-in id (the uid itself), correlationId and sessionId
     # (version 4 GUIDs) in one formatting operation: 3 x 36 characters.
-    raw = bytes.fromhex(uid)
-    h = (raw.translate(_CORRELATION) + raw.translate(_SESSION)).hex()
+    digest = _blake2b(uid.encode()).digest()
+    h = digest[:32].hex()
     ids = (
         f"{uid[:8]}-{uid[8:12]}-{uid[12:16]}-{uid[16:20]}-{uid[20:32]}"
         f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
@@ -238,7 +239,7 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
     body["resourceDisplayName"] = app
     body["resourceId"] = app_id
     body["authenticationRequirement"] = requirement
-    token = _b2a(raw.translate(_TOKEN))  # 22 base64 characters, then "==\n"
+    token = _b2a(digest[48:])  # 22 base64 characters, then "==\n"
     body["uniqueTokenIdentifier"] = token[:22].translate(_URLSAFE).decode()
     body["sessionId"] = ids[72:]
     body["status"] = status
@@ -609,48 +610,19 @@ def _app_id(app: str) -> str:
 
 # Timestamps from integer Unix seconds and cached pieces: datetime arithmetic and isoformat
 # cost more than the rest of a record.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DIGITS = "0123456789"
 _D2 = tuple(a + b for a in _DIGITS for b in _DIGITS)  # "00".."99"
 _SS = _D2[:60]
 _D3 = tuple(a + b for a in _DIGITS for b in _D2)  # "000".."999"
-_DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD" (a few hundred entries)
-_MINUTES: dict[int, str] = {}  # minutes since the epoch -> "YYYY-MM-DDTHH:MM:"
-
-
-def _minute_text(minutes: int) -> str:
-    """ "YYYY-MM-DDTHH:MM:" of a Unix time in whole minutes (UTC), cached."""
-    text = _MINUTES.get(minutes)
-    if text is None:
-        days, minute = divmod(minutes, 1440)
-        day = _DAYS.get(days)
-        if day is None:
-            day = _DAYS[days] = (_EPOCH + timedelta(days=days)).date().isoformat()
-        if len(_MINUTES) >= 4096:  # records come roughly in time order: keep it small
-            _MINUTES.clear()
-        hour, minute = divmod(minute, 60)
-        text = _MINUTES[minutes] = f"{day}T{hour:02d}:{minute:02d}:"
-    return text
 
 
 def _seconds_text(seconds: int) -> str:
-    """ "YYYY-MM-DDTHH:MM:SS" of a Unix time in whole seconds (UTC)."""
+    """The "YYYY-MM-DDTHH:MM:SS" of a Unix time in whole seconds (UTC)."""
     minutes, second = divmod(seconds, 60)
     return _minute_text(minutes) + _SS[second]
 
 
 _INTERACTIVE_USER = ["interactiveUser"]  # shared by every Graph record: never mutated
+_blake2b = hashlib.blake2b
 _b2a = binascii.b2a_base64
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _permutation(name: str) -> bytes:
-    """A fixed random byte permutation (a `bytes.translate` table), the same every run."""
-    table = list(range(256))
-    random.Random(f"entra {name}").shuffle(table)
-    return bytes(table)
-
-
-_CORRELATION = _permutation("correlationId")
-_SESSION = _permutation("sessionId")
-_TOKEN = _permutation("uniqueTokenIdentifier")

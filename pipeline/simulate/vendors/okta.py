@@ -29,6 +29,8 @@ from zlib import crc32
 
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, Person, SignInIntent
+from pipeline.simulate.vendors._timetext import MINUTES as _MINUTES
+from pipeline.simulate.vendors._timetext import minute_text as _minute_text
 
 SUPPORTED_METHODS: frozenset[Method] = frozenset(
     {
@@ -316,7 +318,8 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
     app = intent.app
     app_record, sso_debug = _APPS.get(app) or _app_entry(app)
     session_target = [*enrolled, app_record]
-    specs += ((session_template, profile.session_debug, 0, session_target, 50, 351, False),)
+    start = (session_template, profile.session_debug, _AUTH_PLAIN, session_target, 50, 351, False)
+    specs += (start,)
     if success and uid[8] < _SSO_SHARE:
         app_user = {
             "alternateId": person.login,
@@ -325,7 +328,7 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
             "id": profile.app_user_ids.get(app) or _app_user_id(profile, app),
             "type": "AppUser",
         }
-        specs += ((_SSO_RECORD, sso_debug, 0, [app_record, app_user], 300, 901, False),)
+        specs += ((_SSO_RECORD, sso_debug, _AUTH_PLAIN, [app_record, app_user], 300, 901, False),)
 
     # Times: Okta publishes milliseconds; round up so no record predates the intent. Each
     # record is `offset` ms after that: its time text and v1 uuid time fields come from the
@@ -389,7 +392,7 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
 
 
 def _time_mid(high: int) -> str:
-    """ "-mmmm-1hhh-": time_mid and time_hi_and_version of a v1 uuid, from ticks >> 32."""
+    """The "-mmmm-1hhh-" of a v1 uuid (time_mid, time_hi_and_version) from ticks >> 32."""
     return f"-{high & 0xFFFF:04x}-{high >> 16 & 0x0FFF | 0x1000:04x}-"
 
 
@@ -733,28 +736,10 @@ def _app_user_id(profile: _Profile, app: str) -> str:
 
 # Timestamps from integer Unix milliseconds and cached pieces: datetime arithmetic and
 # isoformat cost more than the rest of a record.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DIGITS = "0123456789"
 _D2 = tuple(a + b for a in _DIGITS for b in _DIGITS)  # "00".."99"
 _SS_DOT = tuple(s + "." for s in _D2[:60])
 _MS_Z = tuple(a + b + "Z" for a in _DIGITS for b in _D2)  # "000Z".."999Z"
-_DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD" (a few hundred entries)
-_MINUTES: dict[int, str] = {}  # minutes since the epoch -> "YYYY-MM-DDTHH:MM:"
-
-
-def _minute_text(minutes: int) -> str:
-    """ "YYYY-MM-DDTHH:MM:" of a Unix time in whole minutes (UTC), cached."""
-    text = _MINUTES.get(minutes)
-    if text is None:
-        days, minute = divmod(minutes, 1440)
-        day = _DAYS.get(days)
-        if day is None:
-            day = _DAYS[days] = (_EPOCH + timedelta(days=days)).date().isoformat()
-        if len(_MINUTES) >= 4096:  # records come roughly in time order: keep it small
-            _MINUTES.clear()
-        hour, minute = divmod(minute, 60)
-        text = _MINUTES[minutes] = f"{day}T{hour:02d}:{minute:02d}:"
-    return text
 
 
 _b2a = binascii.b2a_base64

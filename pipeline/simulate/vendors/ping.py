@@ -19,6 +19,8 @@ from typing import Any
 
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, Person, SignInIntent
+from pipeline.simulate.vendors._timetext import MINUTES as _MINUTES
+from pipeline.simulate.vendors._timetext import minute_text as _minute_text
 
 # What PingOne logs per factor (see P1_METHODS in pipeline.sources.ping).
 _P1_SIGNIN: frozenset[Method] = frozenset(
@@ -147,13 +149,10 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 # Times from integer Unix milliseconds and cached pieces: datetime arithmetic and formatting
 # cost more than the rest of a record.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DIGITS = "0123456789"
 _D2 = tuple(a + b for a in _DIGITS for b in _DIGITS)  # "00".."99"
 _SS_DOT = tuple(s + "." for s in _D2[:60])
 _MS_Z = tuple(a + b + "Z" for a in _DIGITS for b in _D2)  # "000Z".."999Z"
-_DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD" (a few hundred entries)
-_MINUTES: dict[int, str] = {}  # minutes since the epoch -> "YYYY-MM-DDTHH:MM:"
 
 
 def _start_minute(moment: datetime) -> tuple[int, int]:
@@ -162,21 +161,6 @@ def _start_minute(moment: datetime) -> tuple[int, int]:
         moment = moment.astimezone(UTC)
     minutes = ((moment.toordinal() - 719_163) * 24 + moment.hour) * 60 + moment.minute
     return minutes, moment.second * 1000 + (moment.microsecond + 999) // 1000
-
-
-def _minute_text(minutes: int) -> str:
-    """ "YYYY-MM-DDTHH:MM:" of a Unix time in whole minutes (UTC), cached."""
-    text = _MINUTES.get(minutes)
-    if text is None:
-        days, minute = divmod(minutes, 1440)
-        day = _DAYS.get(days)
-        if day is None:
-            day = _DAYS[days] = (_EPOCH + timedelta(days=days)).date().isoformat()
-        if len(_MINUTES) >= 4096:  # records come roughly in time order: keep it small
-            _MINUTES.clear()
-        hour, minute = divmod(minute, 60)
-        text = _MINUTES[minutes] = f"{day}T{hour:02d}:{minute:02d}:"
-    return text
 
 
 def _iso_ms(ms: int) -> str:
