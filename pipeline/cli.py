@@ -54,6 +54,20 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", type=Path, default=Path("var/simulation"))
     simulate.add_argument("--plan", type=Path, default=None, help="rollout plan YAML")
     simulate.add_argument(
+        "--idp-mix",
+        type=_idp_mix,
+        default=None,
+        metavar="okta=0.4,entra=0.35,ping=0.15,duo=0.1",
+        help="share of the workforce whose home IdP each is (the default shown)",
+    )
+    simulate.add_argument(
+        "--duo-fronted",
+        type=float,
+        default=None,
+        metavar="0.3",
+        help="share of Okta users with Duo as the MFA in front of Okta",
+    )
+    simulate.add_argument(
         "--kafka", metavar="BOOTSTRAP", default=None, help="produce to the raw topics instead"
     )
     simulate.set_defaults(handler=_simulate)
@@ -117,6 +131,8 @@ def _simulate(args: argparse.Namespace) -> int:
             out=args.out,
             plan_file=args.plan,
             kafka=args.kafka,
+            idp_mix=args.idp_mix,
+            duo_fronted_share=args.duo_fronted,
         )
     except ValueError as exc:
         print(f"pipeline simulate: {exc}", file=sys.stderr)
@@ -130,6 +146,23 @@ def _demo(args: argparse.Namespace) -> int:
 
     run_demo(users=args.users, weeks=args.weeks, seed=args.seed, out=args.out)
     return 0
+
+
+def _idp_mix(text: str) -> dict[Source, float]:
+    """`okta=0.5,entra=0.5`: IdPs left out get no users."""
+    idps = (Source.OKTA, Source.ENTRA, Source.PING, Source.DUO)
+    mix: dict[Source, float] = {}
+    try:
+        for part in text.split(","):
+            name, _, share = part.partition("=")
+            mix[Source(name.strip())] = float(share)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected okta=0.4,entra=0.35,..., not {text!r}"
+        ) from None
+    if not set(mix) <= set(idps) or not mix or min(mix.values()) < 0 or sum(mix.values()) <= 0:
+        raise argparse.ArgumentTypeError(f"shares of okta, entra, ping, duo, not {text!r}")
+    return mix
 
 
 def _positive_int(text: str) -> int:

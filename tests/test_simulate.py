@@ -159,3 +159,27 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
 def _iso_week(timestamp: str) -> str:
     year, week, _ = datetime.fromisoformat(timestamp).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def test_the_idp_mix_is_configurable(tmp_path: Path) -> None:
+    subprocess.run(
+        [*SIMULATE, "--idp-mix", "ping=1", "--duo-fronted", "0", "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    roster = [
+        WorkforceUser.model_validate_json(line) for line in (tmp_path / "roster.ndjson").open()
+    ]
+    assert {row.idp for row in roster} == {"ping"}
+    assert (tmp_path / "ping.ndjson").stat().st_size > 0
+    for name in ("okta", "entra", "duo"):
+        assert (tmp_path / f"{name}.ndjson").stat().st_size == 0, name
+    rejected = subprocess.run(
+        [*SIMULATE, "--idp-mix", "okta=lots", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rejected.returncode == 2
+    assert "--idp-mix" in rejected.stderr

@@ -11,9 +11,11 @@ import multiprocessing
 import random
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from pipeline.model import Source
 from pipeline.plan import RolloutPlan, load_plan
 from pipeline.settings import Settings
 from pipeline.simulate.engine import Simulation, SimulationConfig, build_workforce
@@ -38,11 +40,17 @@ def simulate(
     out: Path,
     plan_file: Path | None = None,
     kafka: str | None = None,
+    idp_mix: dict[Source, float] | None = None,
+    duo_fronted_share: float | None = None,
 ) -> str:
     """Simulate a rollout; return a short summary for a person."""
     settings = Settings()
     plan = load_plan(plan_file or settings.plan_file)
     config = SimulationConfig(users=users, weeks=weeks, seed=seed)
+    if idp_mix is not None:
+        config = replace(config, idp_mix=idp_mix)
+    if duo_fronted_share is not None:
+        config = replace(config, duo_fronted_share=duo_fronted_share)
     started = time.perf_counter()
     workforce = build_workforce(random.Random(seed), config, plan)
     write_roster(out, workforce)
