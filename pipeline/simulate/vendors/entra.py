@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, Person, SignInIntent
+from pipeline.simulate.vendors._profiles import Profiles, shape_of
 from pipeline.simulate.vendors._timetext import MINUTES as _MINUTES
 from pipeline.simulate.vendors._timetext import minute_text as _minute_text
 
@@ -154,22 +155,10 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
     with the per-sign-in values set; everything that only depends on the person or on the
     factors used is computed once and shared between records (never mutated).
     """
-    profile = _PROFILES.get(intent.person.uid)
-    if profile is None or (profile.person is not intent.person and profile.person != intent.person):
-        profile = _new_profile(intent.person)
-    # The few (factors, success) a person signs in with: a scan (tuple == compares the enum
-    # members by identity) is cheaper than hashing the enum members.
+    profile = _PROFILES.of(intent.person)
     factors = intent.factors
     success = intent.success
-    for entry in profile.shapes:
-        if entry[0] == factors and entry[1] == success:
-            shape = entry[2]
-            break
-    else:
-        shape = _shape(profile, factors, success)
-        if len(profile.shapes) >= 32:  # a person signs in a handful of ways
-            profile.shapes.clear()
-        profile.shapes.append((factors, success, shape))
+    shape = shape_of(profile, factors, success, _shape)
     steps_template, status, ca_status, requirement, result_type, description = shape
     interactive = intent.interactive
     # One draw for the shape (Graph / Event Hub) and the processing time (30 bits: a small
@@ -357,23 +346,7 @@ class _Profile:
         }
 
 
-# Bounded by the workforce; cleared if a caller ever feeds more people than this.
-_PROFILES: dict[str, _Profile] = {}
-_MAX_PROFILES = 100_000
-
-
-def _new_profile(person: Person) -> _Profile:
-    if len(_PROFILES) >= _MAX_PROFILES:
-        _PROFILES.clear()
-    profile = _PROFILES[person.uid] = _Profile(person)
-    return profile
-
-
-def _profile(person: Person) -> _Profile:
-    profile = _PROFILES.get(person.uid)
-    if profile is None or (profile.person is not person and profile.person != person):
-        profile = _new_profile(person)
-    return profile
+_PROFILES: Profiles[_Profile] = Profiles(_Profile)
 
 
 def _shape(profile: _Profile, factors: tuple[Method, ...], success: bool) -> tuple:
@@ -520,7 +493,7 @@ def _audit(
     details: list[dict],
     event_hub: bool,
 ) -> dict:
-    user_id = _profile(person).user_id
+    user_id = _PROFILES.of(person).user_id
     body = {
         "id": record_id,
         "category": "UserManagement",

@@ -29,6 +29,7 @@ from zlib import crc32
 
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, Person, SignInIntent
+from pipeline.simulate.vendors._profiles import Profiles, shape_of
 from pipeline.simulate.vendors._timetext import MINUTES as _MINUTES
 from pipeline.simulate.vendors._timetext import minute_text as _minute_text
 
@@ -270,19 +271,10 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict]:
     if not intent.interactive:
         raise ValueError("Okta does not log token refreshes as sign-ins")
     person = intent.person
-    profile = _PROFILES.get(person.uid)
-    if profile is None or (profile.person is not person and profile.person != person):
-        profile = _new_profile(person)
+    profile = _PROFILES.of(person)
     factors = intent.factors
     success = intent.success
-    # A person signs in a handful of ways: a scan (tuple == compares the enum members by
-    # identity) is cheaper than hashing the enum members.
-    for entry in profile.shapes:
-        if entry[0] == factors and entry[1] == success:
-            shape = entry[2]
-            break
-    else:
-        shape = _shape(profile, factors, success)
+    shape = shape_of(profile, factors, success, _shape)
     specs, browser, dt_hash, enrolled, needs, session_template = shape
     ip = intent.ip
     client, request, _ = profile.who.get((ip, browser[2])) or _who(profile, ip, browser, False)
@@ -623,15 +615,7 @@ class _Profile:
 
 
 # Bounded by the workforce; cleared if a caller ever feeds more people than this.
-_PROFILES: dict[str, _Profile] = {}
-_MAX_PROFILES = 100_000
-
-
-def _new_profile(person: Person) -> _Profile:
-    if len(_PROFILES) >= _MAX_PROFILES:
-        _PROFILES.clear()
-    profile = _PROFILES[person.uid] = _Profile(person)
-    return profile
+_PROFILES: Profiles[_Profile] = Profiles(_Profile)
 
 
 def _shape(profile: _Profile, factors: tuple[Method, ...], success: bool) -> tuple:
@@ -687,9 +671,6 @@ def _shape(profile: _Profile, factors: tuple[Method, ...], success: bool) -> tup
         )
     dt_hash = _dt_hash(person.uid, browser[2])
     shape = (tuple(specs), browser, dt_hash, enrolled, needs, _SESSION[reason])
-    if len(profile.shapes) >= 32:
-        profile.shapes.clear()
-    profile.shapes.append((factors, success, shape))
     return shape
 
 

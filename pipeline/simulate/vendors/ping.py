@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, Person, SignInIntent
+from pipeline.simulate.vendors._profiles import Profiles, shape_of
 from pipeline.simulate.vendors._timetext import MINUTES as _MINUTES
 from pipeline.simulate.vendors._timetext import minute_text as _minute_text
 
@@ -188,19 +189,8 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict[str, Any]
     mutated); per record only its ids and times are new.
     """
     person = intent.person
-    profile = _PROFILES.get(person.uid)
-    if profile is None or (profile.person is not person and profile.person != person):
-        profile = _new_profile(person)
-    factors = intent.factors
-    success = intent.success
-    # A person signs in a handful of ways: a scan (tuple == compares the enum members by
-    # identity) is cheaper than hashing the enum members.
-    for entry in profile.shapes:
-        if entry[0] == factors and entry[1] == success:
-            shape = entry[2]
-            break
-    else:
-        shape = _shape(profile, factors, success)
+    profile = _PROFILES.of(person)
+    shape = shape_of(profile, intent.factors, intent.success, _shape)
     if not intent.interactive:
         return []  # token refreshes are not sign-ins in PingOne / PingFederate audit records
     p1_steps, pf_steps, pf_forced = shape
@@ -370,15 +360,7 @@ class _Profile:
 
 
 # Bounded by the workforce; cleared if a caller ever feeds more people than this.
-_PROFILES: dict[str, _Profile] = {}
-_MAX_PROFILES = 100_000
-
-
-def _new_profile(person: Person) -> _Profile:
-    if len(_PROFILES) >= _MAX_PROFILES:
-        _PROFILES.clear()
-    profile = _PROFILES[person.uid] = _Profile(person)
-    return profile
+_PROFILES: Profiles[_Profile] = Profiles(_Profile)
 
 
 _P1_CLIENTS: dict[str, dict[str, Any]] = {}  # app -> actors.client
@@ -443,9 +425,6 @@ def _shape(profile: _Profile, factors: tuple[Method, ...], success: bool) -> tup
         _pf_steps(factors, success) if pf_possible else None,
         bool(distinct & _PF_ONLY),
     )
-    if len(profile.shapes) >= 32:
-        profile.shapes.clear()
-    profile.shapes.append((factors, success, shape))
     return shape
 
 
