@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.model import Source
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EMBEDDED_WAREHOUSE = REPO_ROOT / "var" / "clickhouse"
 
 
 class Topics(BaseSettings):
@@ -22,6 +26,10 @@ class Topics(BaseSettings):
     tickets: str = "raw.tickets"
     roster: str = "raw.roster"
     dead_letter: str = "pipeline.dead-letter"
+    enrollments: str = Field(
+        default="pipeline.enrollments",
+        description="Internal: enrollment events re-keyed by user for the per-user state",
+    )
     partitions: int = Field(default=4, ge=1, description="Partitions of topics created here")
 
     def raw(self, source: Source) -> str:
@@ -30,6 +38,44 @@ class Topics(BaseSettings):
     def inputs(self) -> list[str]:
         """Every topic the pipeline reads: the raw sources and the roster."""
         return [self.raw(source) for source in Source] + [self.roster]
+
+    def source_of(self) -> dict[str, Source | None]:
+        """Topic name -> the source whose parser reads it (None: the roster)."""
+        return {self.raw(source): source for source in Source} | {self.roster: None}
+
+
+class Kafka(BaseSettings):
+    """How to reach Kafka. Unset bootstrap: the CLI starts the embedded broker."""
+
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_KAFKA_", extra="ignore")
+
+    bootstrap: str | None = Field(default=None, description="host:port[,host:port…]")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    session_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before a silent worker's partitions go to the others",
+    )
+
+    def client_options(self) -> dict[str, object]:
+        """Security options in kafka-python / aiokafka spelling."""
+        options: dict[str, object] = {"security_protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if (path := getattr(self, name)) is not None:
+                options[name] = str(path)
+        return options
 
 
 class Settings(BaseSettings):
@@ -41,4 +87,18 @@ class Settings(BaseSettings):
     ticket_rules: Path | None = Field(
         default=None, description="Ticket scenario rules YAML; the shipped rules when unset"
     )
+    clickhouse_dsn: SecretStr = Field(
+        default=SecretStr(f"chdb://{EMBEDDED_WAREHOUSE}"),
+        description="http(s)://user:pass@host:8123/db, or chdb:///path (embedded)",
+    )
+    app_id: str = Field(
+        default="passwordless-pipeline", description="Faust app id: the consumer group"
+    )
+    batch_size: int = Field(default=2000, ge=1, description="Events per ClickHouse write")
+    batch_seconds: float = Field(default=0.5, gt=0, description="Longest wait to fill a batch")
+    duo_fronted_apps: list[str] = Field(
+        default=["Okta", "Microsoft Entra ID", "Azure AD", "PingOne", "PingFederate"],
+        description="Duo application names that are another IdP's integration",
+    )
     topics: Topics = Field(default_factory=Topics)
+    kafka: Kafka = Field(default_factory=Kafka)

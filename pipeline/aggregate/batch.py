@@ -1,0 +1,237 @@
+"""A batch of raw Kafka messages -> the rows the warehouse stores, with no I/O.
+
+Each message is parsed by its topic's source parser (the roster topic holds roster rows).
+What cannot be read becomes a dead letter carrying the original bytes and the reason; the
+rest of the batch goes on. Every row is keyed by the vendor's own id (or the roster user),
+so writing the same message twice stores it once (see schemas/clickhouse/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from pydantic import ValidationError
+
+from pipeline.aggregate.signins import SIGN_IN_PART_COLUMNS, SignInFold
+from pipeline.model import AuthEvent, EnrollmentEvent, HelpdeskTicket, Source, WorkforceUser
+from pipeline.sources.registry import PARSERS, RejectedEvent
+
+AUTH_EVENT_COLUMNS = (
+    "source",
+    "event_id",
+    "time",
+    "user",
+    "kind",
+    "outcome",
+    "method",
+    "raw_method",
+    "passwordless",
+    "session",
+    "event_type",
+    "factors",
+    "raw_factors",
+    "interactive",
+    "app",
+    "src_ip",
+    "country",
+    "reason",
+    "fronted_idp",
+    "topic",
+    "partition",
+    "offset",
+)
+ENROLLMENT_COLUMNS = (
+    "source",
+    "event_id",
+    "time",
+    "user",
+    "method",
+    "raw_method",
+    "action",
+    "passwordless_factor",
+    "event_type",
+)
+TICKET_COLUMNS = ("event_id", "time", "user", "system", "number", "scenario", "summary")
+ROSTER_COLUMNS = (
+    "user",
+    "display_name",
+    "department",
+    "country",
+    "privileged",
+    "idp",
+    "active_from",
+    "terminated_on",
+)
+DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "source", "reason", "raw", "received_at")
+
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "auth_events": AUTH_EVENT_COLUMNS,
+    "sign_in_parts": SIGN_IN_PART_COLUMNS,
+    "enrollment_events": ENROLLMENT_COLUMNS,
+    "tickets": TICKET_COLUMNS,
+    "roster": ROSTER_COLUMNS,
+    "dead_letters": DEAD_LETTER_COLUMNS,
+}
+
+# The warehouse keeps the head of a dead letter's bytes; the topic keeps all of them.
+DEAD_LETTER_STORED_BYTES = 16_384
+
+
+class RawMessage(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message: RawMessage
+    source: str
+    reason: str
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[tuple]] = field(default_factory=lambda: {t: [] for t in TABLE_COLUMNS})
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    enrollments: list[EnrollmentEvent] = field(default_factory=list)
+    # events by source (the roster as "roster"), dead letters included
+    received: Counter[str] = field(default_factory=Counter)
+    # (topic, partition) -> (first offset, last offset) of this batch
+    ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+
+    def dedup_token(self, table: str) -> str:
+        """The batch's offset ranges: the same messages written again are dropped whole."""
+        spans = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items()))
+        return f"{table}/{hashlib.sha256(spans.encode()).hexdigest()[:32]}"
+
+
+def build_batch(
+    messages: list[RawMessage], sources: dict[str, Source | None], duo_fronted_apps: list[str]
+) -> Batch:
+    """Parse, classify and fold one batch; `sources` maps each topic to its source."""
+    batch = Batch()
+    fold = SignInFold(duo_fronted_apps)
+    rows = batch.rows
+    for message in messages:
+        span = batch.ranges.get((message.topic, message.partition))
+        batch.ranges[(message.topic, message.partition)] = (
+            (message.offset, message.offset)
+            if span is None
+            else (min(span[0], message.offset), max(span[1], message.offset))
+        )
+        source = sources.get(message.topic)
+        label = source.value if source else "roster"
+        batch.received[label] += 1
+        try:
+            if message.value is None:
+                raise RejectedEvent("empty message (no value)")
+            if source is None:
+                rows["roster"].append(_roster_row(message.value))
+                continue
+            event = PARSERS[source](message.value)
+        except RejectedEvent as exc:
+            batch.dead_letters.append(DeadLetter(message, label, exc.reason))
+            continue
+        except ValidationError as exc:
+            reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            batch.dead_letters.append(DeadLetter(message, label, f"roster row: {reason}"))
+            continue
+        if isinstance(event, AuthEvent):
+            rows["auth_events"].append(_auth_row(event, fold.fronted_idp(event), message))
+            fold.add(event)
+        elif isinstance(event, EnrollmentEvent):
+            rows["enrollment_events"].append(_enrollment_row(event))
+            batch.enrollments.append(event)
+        elif isinstance(event, HelpdeskTicket):
+            rows["tickets"].append(_ticket_row(event))
+    rows["sign_in_parts"] = fold.rows()
+    received_at = datetime.now(UTC)
+    rows["dead_letters"] = [_dead_letter_row(dead, received_at) for dead in batch.dead_letters]
+    return batch
+
+
+def _auth_row(event: AuthEvent, fronted_idp: str | None, message: RawMessage) -> tuple:
+    return (
+        event.source.value,
+        event.event_id,
+        event.time,
+        event.user or "",
+        event.kind.value,
+        event.outcome.value,
+        event.method.value if event.method else None,
+        event.raw_method,
+        event.passwordless,
+        event.session,
+        event.event_type,
+        [factor.value for factor in event.factors],
+        event.raw_factors,
+        event.interactive,
+        event.app,
+        event.src_ip,
+        event.country,
+        event.reason,
+        fronted_idp,
+        message.topic,
+        message.partition,
+        message.offset,
+    )
+
+
+def _enrollment_row(event: EnrollmentEvent) -> tuple:
+    return (
+        event.source.value,
+        event.event_id,
+        event.time,
+        event.user or "",
+        event.method.value if event.method else None,
+        event.raw_method,
+        event.action,
+        event.passwordless_factor,
+        event.event_type,
+    )
+
+
+def _ticket_row(event: HelpdeskTicket) -> tuple:
+    return (
+        event.event_id,
+        event.time,
+        event.user or "",
+        event.system,
+        event.number,
+        event.scenario.value,
+        event.summary,
+    )
+
+
+def _roster_row(value: bytes) -> tuple:
+    user = WorkforceUser.model_validate_json(value)
+    return (
+        user.user.lower(),
+        user.display_name,
+        user.department,
+        user.country,
+        user.privileged,
+        user.idp.value if user.idp else None,
+        user.active_from,
+        user.terminated_on,
+    )
+
+
+def _dead_letter_row(dead: DeadLetter, received_at: datetime) -> tuple:
+    raw = (dead.message.value or b"")[:DEAD_LETTER_STORED_BYTES]
+    return (
+        dead.message.topic,
+        dead.message.partition,
+        dead.message.offset,
+        dead.source,
+        dead.reason,
+        raw.decode("utf-8", errors="replace"),
+        received_at,
+    )

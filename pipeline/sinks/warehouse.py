@@ -1,0 +1,216 @@
+"""The ClickHouse warehouse: connection, versioned migrations, idempotent batch writes.
+
+One client API serves a ClickHouse server (`http(s)://user:pass@host:8123/db`) and the
+embedded engine (`chdb:///path`, clickhouse-connect's chDB backend). The embedded engine
+is locked by the one process that opens it: `WarehouseBusy` says so in words.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from pydantic import SecretStr
+
+from pipeline.aggregate.batch import TABLE_COLUMNS, Batch
+from pipeline.plan import RolloutPlan
+from pipeline.settings import REPO_ROOT
+
+MIGRATIONS = REPO_ROOT / "schemas" / "clickhouse"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# A statement ends with ";" at the end of a line (no statement here has one inside a line).
+_STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used; the message says why and what to do."""
+
+
+class WarehouseBusy(WarehouseError):
+    pass
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, for messages and logs."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def embedded_path(dsn: str) -> Path | None:
+    """The data directory of an embedded (chDB) DSN; None for a server."""
+    if not dsn.startswith("chdb://"):
+        return None
+    return Path(dsn.removeprefix("chdb://"))
+
+
+class Warehouse:
+    """A connected warehouse. Use as a context manager, or call `close()`."""
+
+    def __init__(self, dsn: SecretStr | str) -> None:
+        secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
+        self.location = redact(secret)
+        self.client: Client = _connect(secret, self.location)
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet, in version order; return their names.
+        A migration changed after it ran is an error: write a new one instead."""
+        self.client.command(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
+            "checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+            "ENGINE = MergeTree ORDER BY version"
+        )
+        applied = {
+            version: (name, checksum)
+            for version, name, checksum in self.client.query(
+                "SELECT version, name, checksum FROM schema_migrations"
+            ).result_rows
+        }
+        done = []
+        for version, path in _migration_files():
+            sql = path.read_text()
+            checksum = hashlib.sha256(sql.encode()).hexdigest()
+            if version in applied:
+                if applied[version][1] != checksum:
+                    raise WarehouseError(
+                        f"migration {path.name} changed after it was applied to "
+                        f"{self.location}; add a new migration file instead"
+                    )
+                continue
+            for statement in _statements(sql):
+                self.client.command(statement)
+            self.client.insert(
+                "schema_migrations",
+                [(version, path.name, checksum)],
+                column_names=["version", "name", "checksum"],
+            )
+            done.append(path.name)
+        return done
+
+    def load_plan(self, plan: RolloutPlan) -> None:
+        """Replace the plan tables with this plan (phase gates compare against it)."""
+        phases, targets = [], []
+        for phase in plan.phases:
+            first, last = phase.weeks
+            start = plan.week_start(first)
+            end = plan.week_start(last) + timedelta(days=7) if last is not None else None
+            phases.append((phase.phase, phase.name, first, last, start, end))
+            targets += [(phase.phase, target.metric, target.min) for target in phase.targets]
+        tiers = [(app, "high_risk") for app in plan.high_risk_apps]
+        tiers += [(app, "legacy") for app in plan.legacy_apps]
+        for table, columns, rows in (
+            ("plan_phases", ["phase", "name", "first_week", "last_week", "start", "end"], phases),
+            ("plan_targets", ["phase", "metric", "target"], targets),
+            ("app_tiers", ["app", "tier"], tiers),
+        ):
+            self.client.command(f"TRUNCATE TABLE {table}")
+            if rows:
+                self.client.insert(table, rows, column_names=columns)
+
+    # -- data --------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        """Insert a batch's rows, table by table. Each insert carries a token made of the
+        batch's offset ranges, so a batch written again after a crash is dropped whole;
+        rows keyed by event id make any other overlap harmless too."""
+        for table, columns in TABLE_COLUMNS.items():
+            rows = batch.rows[table]
+            if rows:
+                self.client.insert(
+                    table,
+                    rows,
+                    column_names=list(columns),
+                    settings={"insert_deduplication_token": batch.dedup_token(table)},
+                )
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        self.client.insert(table, rows, column_names=list(columns))
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+        """Rows of a query; values are bound by the server, never pasted into the SQL."""
+        return self.client.query(sql, parameters=parameters).result_rows
+
+    def query_columns(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple]]:
+        result = self.client.query(sql, parameters=parameters)
+        return list(result.column_names), result.result_rows
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _connect(dsn: str, location: str) -> Client:
+    path = embedded_path(dsn)
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        if _locked_by_another_process(path):
+            raise WarehouseBusy(
+                f"the embedded warehouse {path} is open in another process (a running "
+                "`pipeline worker` or `pipeline demo`?). The embedded engine serves one "
+                "process at a time: stop that process, or point PIPELINE_CLICKHOUSE_DSN at "
+                "a ClickHouse server for concurrent readers."
+            )
+    try:
+        return clickhouse_connect.get_client(dsn=dsn)
+    except (ClickHouseError, OSError) as exc:
+        # The driver's message can quote the DSN: say it again without the password.
+        detail = str(exc).replace(dsn, location)
+        raise WarehouseError(f"cannot connect to the warehouse {location}: {detail}") from None
+
+
+def _locked_by_another_process(path: Path) -> bool:
+    """ClickHouse holds an exclusive flock on <data dir>/status while it runs."""
+    status = path / "status"
+    if not status.exists():
+        return False
+    with status.open("rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def _migration_files() -> list[tuple[int, Path]]:
+    files = []
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise WarehouseError(f"{path.name}: migration files are named NNNN_name.sql")
+        files.append((int(match.group(1)), path))
+    return files
+
+
+def _statements(sql: str) -> list[str]:
+    """The statements of a migration file, comments-only chunks dropped."""
+    chunks = (chunk.strip() for chunk in _STATEMENT_END.split(sql))
+    return [
+        chunk
+        for chunk in chunks
+        if any(line.strip() and not line.strip().startswith("--") for line in chunk.splitlines())
+    ]
