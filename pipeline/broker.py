@@ -6,6 +6,7 @@ The embedded broker is Tansu, a Kafka-compatible broker shipped as a static bina
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
 
+from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -80,9 +82,14 @@ class EmbeddedBroker:
         self.stop()
 
 
-def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="pipeline-admin")
+def create_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, **client_options: object
+) -> None:
+    """Create the topics that do not exist yet (existing ones are left as they are);
+    `client_options` are kafka-python security options (Kafka.client_options)."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="pipeline-admin", **client_options
+    )
     try:
         existing = set(admin.list_topics())
         missing = [
@@ -99,6 +106,52 @@ def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None
                 raise RuntimeError(f"cannot create Kafka topics at {bootstrap}: {exc}") from exc
     finally:
         admin.close()
+
+
+class BufferedProducer:
+    """Produces messages from synchronous code through aiokafka, in buffered rounds
+    (kafka-python's producer manages about 1,600 messages/s here, aiokafka over 10x that)."""
+
+    def __init__(self, bootstrap: str, buffer: int = 5000, **client_options: object) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._pending: list[tuple[str, bytes | None, bytes]] = []
+        self._buffer = buffer
+        self._producer = self._loop.run_until_complete(_started_producer(bootstrap, client_options))
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self._pending.append((topic, key, value))
+        if len(self._pending) >= self._buffer:
+            self.flush()
+
+    def flush(self) -> None:
+        """Deliver everything sent so far (raises if the broker refused any)."""
+        pending, self._pending = self._pending, []
+        self._loop.run_until_complete(self._deliver(pending))
+
+    async def _deliver(self, pending: list[tuple[str, bytes | None, bytes]]) -> None:
+        sent = [await self._producer.send(topic, value, key=key) for topic, key, value in pending]
+        await asyncio.gather(*sent)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._loop.run_until_complete(self._producer.stop())
+            self._loop.close()
+
+
+async def _started_producer(bootstrap: str, client_options: dict[str, object]) -> AIOKafkaProducer:
+    # aiokafka binds the running loop on construction.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        acks="all",
+        **client_options,
+    )
+    await producer.start()
+    return producer
 
 
 def _free_port() -> int:

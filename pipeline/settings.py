@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -75,6 +76,27 @@ class Kafka(BaseSettings):
         for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
             if (path := getattr(self, name)) is not None:
                 options[name] = str(path)
+        return options
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+        )
+        if self.ssl_certfile:
+            context.load_cert_chain(
+                str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+            )
+        return context
+
+    def aiokafka_options(self) -> dict[str, object]:
+        """Security options in aiokafka spelling (an SSL context instead of file paths)."""
+        options = {
+            key: value for key, value in self.client_options().items() if not key.startswith("ssl_")
+        }
+        if (context := self.ssl_context()) is not None:
+            options["ssl_context"] = context
         return options
 
 

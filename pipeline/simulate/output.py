@@ -17,9 +17,9 @@ from typing import IO, Protocol, Self
 
 import orjson
 
-from pipeline.broker import create_topics
+from pipeline.broker import BufferedProducer, create_topics
 from pipeline.model import Source
-from pipeline.settings import Topics
+from pipeline.settings import Kafka, Topics
 from pipeline.simulate.workforce import SimUser
 
 ROSTER_FILE = "roster.ndjson"
@@ -113,13 +113,9 @@ class KafkaOutput(_Closing):
     """Each record to its source's raw topic, keyed by user (so a user's events stay in one
     partition, in order); the roster to the roster topic."""
 
-    def __init__(self, bootstrap: str, topics: Topics) -> None:
-        from kafka import KafkaProducer
-
-        create_topics(bootstrap, topics.inputs(), topics.partitions)
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks="all"
-        )
+    def __init__(self, bootstrap: str, topics: Topics, kafka: Kafka) -> None:
+        create_topics(bootstrap, topics.inputs(), topics.partitions, **kafka.client_options())
+        self._producer = BufferedProducer(bootstrap, **kafka.aiokafka_options())
         self._topics = topics
         self.counts: dict[Source, int] = dict.fromkeys(Source, 0)
 
@@ -132,7 +128,6 @@ class KafkaOutput(_Closing):
         self.counts[source] += 1
 
     def close(self) -> None:
-        self._producer.flush()
         self._producer.close()
 
 

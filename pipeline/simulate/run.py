@@ -56,7 +56,7 @@ def simulate(
     write_roster(out, workforce)
     output: Output
     if kafka:
-        output = KafkaOutput(kafka, settings.topics)
+        output = KafkaOutput(kafka, settings.topics, settings.kafka)
         output.roster(workforce)
     else:
         output = DirectoryOutput(out)

@@ -1,0 +1,178 @@
+"""The Faust app: agents wiring sources -> classify -> aggregate -> the warehouse.
+
+- `ingest` reads every raw topic (one per source, plus the roster) in batches, parses and
+  classifies each event with its source's parser, folds sign-ins (aggregate/signins.py),
+  writes the batch to ClickHouse, sends what no parser could read to the dead-letter topic,
+  and forwards enrollment events re-keyed by user. Only then are the batch's messages acked,
+  so an offset is committed only once its effect is in the warehouse.
+- `track_enrollment` keeps each user's enrolled passwordless factors in a changelog-backed
+  Faust table (a restarted worker recovers it) and writes each change to `enrollment_state`.
+
+Nothing here assumes one worker: raw topics have several partitions, per-user state follows
+the user's key, and every warehouse write is idempotent, so any number of workers may share
+the topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+
+import faust
+from faust.types import EventT, StreamT
+
+from pipeline.aggregate.batch import RawMessage, build_batch
+from pipeline.model import EnrollmentEvent, json_line
+from pipeline.settings import Kafka, Settings
+from pipeline.sinks.warehouse import Warehouse
+
+log = logging.getLogger("pipeline.worker")
+
+ENROLLMENT_STATE_COLUMNS = ("user", "factors", "enrolled", "updated_at")
+# Back-off while the warehouse cannot take a write: the batch waits, nothing is acked.
+_RETRY_FIRST, _RETRY_MAX = 0.5, 30.0
+
+
+class Ingested:
+    """Running totals of this worker, for its log and for tests."""
+
+    def __init__(self) -> None:
+        self.received: Counter[str] = Counter()
+        self.dead_letters = 0
+        self.batches = 0
+
+
+def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust.App:
+    """A Faust app reading the configured topics and writing to `warehouse`."""
+    topics = settings.topics
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host.strip()}" for host in bootstrap.split(",")],
+        broker_credentials=_credentials(settings.kafka),
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=topics.partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka.session_timeout,
+        broker_heartbeat_interval=max(0.5, settings.kafka.session_timeout / 10),
+        broker_rebalance_timeout=max(10.0, settings.kafka.session_timeout * 2),
+        # The worker produces little (dead letters, enrollments, the table's changelog). One
+        # record per batch keeps partition ends right on the embedded broker, which reports
+        # the last batch's base offset + 1 as the end: table recovery reads up to that end.
+        producer_max_batch_size=1,
+    )
+    raw = app.topic(*topics.inputs(), key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw")
+    enrollments = app.topic(topics.enrollments, key_serializer="raw", value_serializer="raw")
+    enrolled = app.Table("enrolled-factors", default=dict, partitions=topics.partitions)
+    sources = topics.source_of()
+    totals = Ingested()
+    app.ingested = totals  # type: ignore[attr-defined]
+
+    @app.agent(raw, name="ingest")
+    async def ingest(stream: StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, settings.batch_seconds):
+            messages = [_raw_message(event) for event in events]
+            batch = build_batch(messages, sources, settings.duo_fronted_apps)
+            await _until_written(partial(warehouse.write, batch))
+            sent = [
+                await dead_letters.send(
+                    key=dead.message.key,
+                    value=dead.message.value,
+                    headers=[
+                        ("dead_letter.reason", dead.reason.encode()),
+                        ("dead_letter.source", dead.source.encode()),
+                        ("dead_letter.topic", dead.message.topic.encode()),
+                        ("dead_letter.partition", str(dead.message.partition).encode()),
+                        ("dead_letter.offset", str(dead.message.offset).encode()),
+                    ],
+                )
+                for dead in batch.dead_letters
+            ]
+            sent += [
+                await enrollments.send(key=(event.user or "").encode(), value=json_line(event))
+                for event in batch.enrollments
+            ]
+            # Delivered before the batch is acked: a crash now replays the batch instead.
+            await asyncio.gather(*sent)
+            totals.received.update(batch.received)
+            totals.dead_letters += len(batch.dead_letters)
+            totals.batches += 1
+
+    @app.agent(enrollments, name="track_enrollment")
+    async def track_enrollment(stream: StreamT) -> None:
+        # One event at a time: a table write goes to the changelog partition of the event
+        # being processed, which a batch would blur. Enrollments are rare.
+        async for event in stream.events():
+            enrollment = EnrollmentEvent.model_validate_json(event.value)
+            user = enrollment.user or ""
+            state = _enroll(dict(enrolled[user]), enrollment)
+            enrolled[user] = state
+            row = (user, sorted(state["factors"]), bool(state["factors"]), state["updated_at"])
+            await _until_written(
+                partial(warehouse.insert, "enrollment_state", [row], ENROLLMENT_STATE_COLUMNS)
+            )
+
+    @app.timer(interval=10.0)
+    async def report_progress() -> None:
+        if totals.batches:
+            log.info(
+                "ingested %s events (%s), %s dead letters",
+                f"{sum(totals.received.values()):,}",
+                ", ".join(f"{k} {v:,}" for k, v in sorted(totals.received.items())),
+                f"{totals.dead_letters:,}",
+            )
+
+    return app
+
+
+def _enroll(state: dict, event: EnrollmentEvent) -> dict:
+    """A user's passwordless factors after one enrollment event (idempotent, so a replayed
+    event changes nothing); `updated_at` only moves forward."""
+    factors = set(state.get("factors", ()))
+    if event.action == "registered":
+        if event.passwordless_factor and event.method is not None:
+            factors.add(event.method.value)
+    elif event.method is None:
+        factors.clear()  # a removal of every factor (Okta "reset all factors")
+    else:
+        factors.discard(event.method.value)
+    previous = state.get("updated_at")
+    moment = event.time.isoformat()
+    return {"factors": sorted(factors), "updated_at": max(previous, moment) if previous else moment}
+
+
+def _raw_message(event: EventT) -> RawMessage:
+    message = event.message
+    return RawMessage(message.topic, message.partition, message.offset, event.key, event.value)
+
+
+async def _until_written(write: Callable[[], None]) -> None:
+    """Run a warehouse write until it succeeds, backing off while the warehouse is away.
+    Never gives up: giving up would ack events whose rows were not written."""
+    delay = _RETRY_FIRST
+    while True:
+        try:
+            write()
+            return
+        except Exception as exc:
+            log.warning("warehouse write failed (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+
+
+def _credentials(kafka: Kafka) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+            ssl_context=kafka.ssl_context(),
+        )
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(kafka.ssl_context())
+    return None
