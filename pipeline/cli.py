@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
+
+import orjson
 
 from pipeline.classify.stats import ClassifyStats
 from pipeline.model import NormalizedEvent, Source, json_line
@@ -74,13 +76,45 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="simulate a rollout, classify all of it, print the weekly metrics (make run)",
+        help="the whole pipeline end to end on a simulated rollout (make run)",
+        description="Start the embedded broker (unless PIPELINE_KAFKA_BOOTSTRAP is set), "
+        "empty and migrate the warehouse (PIPELINE_CLICKHOUSE_DSN), simulate a rollout into "
+        "the raw topics, run the worker until it has caught up, print the weekly metrics.",
     )
     demo.add_argument("--users", type=_positive_int, default=2000)
     demo.add_argument("--weeks", type=_positive_int, default=30)
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--out", type=Path, default=Path("var/demo"))
     demo.set_defaults(handler=_demo)
+
+    commands.add_parser(
+        "worker",
+        help="run the Faust worker: raw topics -> ClickHouse (until SIGTERM)",
+        description="Consume the raw topics of PIPELINE_KAFKA_BOOTSTRAP (the embedded broker "
+        "when unset) and write to PIPELINE_CLICKHOUSE_DSN. Several workers may share topics.",
+    ).set_defaults(handler=_worker)
+
+    commands.add_parser(
+        "migrate", help="apply the ClickHouse migrations (schemas/clickhouse/) and load the plan"
+    ).set_defaults(handler=_migrate)
+
+    sql = commands.add_parser(
+        "sql",
+        help="run SQL against the warehouse",
+        description="Run one statement against PIPELINE_CLICKHOUSE_DSN. Values go in as "
+        "parameters: --param user=ana@example.com with {user:String} in the query.",
+    )
+    sql.add_argument("query")
+    sql.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    sql.add_argument("--format", choices=["table", "json"], default="table")
+    sql.set_defaults(handler=_sql)
+
+    metrics = commands.add_parser(
+        "metrics",
+        help="the weekly metrics from the warehouse (JSON: the shape of truth.json)",
+    )
+    metrics.add_argument("--format", choices=["table", "json"], default="table")
+    metrics.set_defaults(handler=_metrics)
 
     schemas = commands.add_parser(
         "schemas", help="write the event JSON Schemas (schemas/events/) from the models"
@@ -144,8 +178,109 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from pipeline.demo import run_demo
 
-    run_demo(users=args.users, weeks=args.weeks, seed=args.seed, out=args.out)
-    return 0
+    return _warehouse_errors(
+        lambda: run_demo(users=args.users, weeks=args.weeks, seed=args.seed, out=args.out)
+    )
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from pipeline.settings import Settings
+    from pipeline.worker import run_worker
+
+    return _warehouse_errors(lambda: run_worker(Settings()) or 0)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from pipeline.settings import Settings
+    from pipeline.sinks.warehouse import Warehouse
+    from pipeline.worker import prepare_warehouse
+
+    def migrate() -> int:
+        settings = Settings()
+        with Warehouse(settings.clickhouse_dsn) as warehouse:
+            applied = prepare_warehouse(warehouse, settings)
+            for name in applied:
+                print(f"applied {name}")
+            print(f"{warehouse.location}: schema up to date, rollout plan loaded")
+        return 0
+
+    return _warehouse_errors(migrate)
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from pipeline.settings import Settings
+    from pipeline.sinks.warehouse import Warehouse
+
+    parameters = {}
+    for pair in args.param:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            print(f"pipeline sql: --param wants NAME=VALUE, not {pair!r}", file=sys.stderr)
+            return 2
+        parameters[name] = value
+
+    def run() -> int:
+        with Warehouse(Settings().clickhouse_dsn) as warehouse:
+            columns, rows = warehouse.query_columns(args.query, parameters)
+        if args.format == "json":
+            for row in rows:
+                sys.stdout.buffer.write(
+                    orjson.dumps(dict(zip(columns, row, strict=True)), default=str) + b"\n"
+                )
+        else:
+            print(_text_table(columns, rows))
+        return 0
+
+    return _warehouse_errors(run)
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from pipeline.demo import weekly_table
+    from pipeline.plan import load_plan
+    from pipeline.report import weekly_metrics
+    from pipeline.settings import Settings
+    from pipeline.sinks.warehouse import Warehouse
+
+    def report() -> int:
+        settings = Settings()
+        with Warehouse(settings.clickhouse_dsn) as warehouse:
+            metrics = weekly_metrics(warehouse, load_plan(settings.plan_file))
+        if args.format == "json":
+            sys.stdout.buffer.write(orjson.dumps(metrics, option=orjson.OPT_INDENT_2) + b"\n")
+        else:
+            print(weekly_table(metrics))
+        return 0
+
+    return _warehouse_errors(report)
+
+
+def _warehouse_errors(work: Callable[[], int]) -> int:
+    """Run a warehouse command; its failures become one plain line on stderr."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from pipeline.sinks.warehouse import WarehouseError
+
+    try:
+        return work()
+    except WarehouseError as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return 2
+    except ClickHouseError as exc:
+        print(
+            f"pipeline: the warehouse refused the query: {' '.join(str(exc).split())}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _text_table(columns: list[str], rows: list[tuple]) -> str:
+    cells = [[str(value) for value in row] for row in rows]
+    widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines.append(f"({len(rows)} rows)")
+    return "\n".join(lines)
 
 
 def _idp_mix(text: str) -> dict[Source, float]:

@@ -1,44 +1,59 @@
-"""`pipeline demo` (`make run`): simulate a rollout, classify every raw event it produced,
-and print the rollout's weekly metrics beside what the classifier saw."""
+"""`pipeline demo` (`make run`): the whole pipeline on the embedded default, end to end.
+
+It starts the embedded Kafka broker (unless PIPELINE_KAFKA_BOOTSTRAP names one), prepares
+the warehouse (PIPELINE_CLICKHOUSE_DSN, by default the embedded one under var/), simulates
+a rollout into the raw topics, runs `pipeline worker` until it has caught up, and prints
+the weekly metrics as the warehouse holds them, beside the simulator's truth.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from pipeline.classify.stats import ClassifyStats
-from pipeline.model import Source
+import orjson
+
+from pipeline.lag import GroupLag, wait_until_caught_up
+from pipeline.plan import load_plan
+from pipeline.report import phase_gates, weekly_metrics
+from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
-from pipeline.sources.registry import PARSERS, RejectedEvent
+from pipeline.sinks.warehouse import Warehouse
+from pipeline.worker import WorkerProcess, kafka_bootstrap, prepare_warehouse
 
 
-def classify_directory(directory: Path) -> ClassifyStats:
-    """Run every simulated raw file through its source's parser."""
-    stats = ClassifyStats()
-    for source in Source:
-        parse = PARSERS[source]
-        with (directory / f"{source.value}.ndjson").open("rb") as lines:
-            for line in lines:
-                try:
-                    stats.observe(parse(line))
-                except RejectedEvent:
-                    stats.reject()
-    return stats
-
-
-def weekly_table(truth: dict) -> str:
+def weekly_table(metrics: dict[str, Any]) -> str:
     header = (
-        f"{'week':9} {'phase':>5} {'workforce':>9} {'enrolled':>8} {'active use':>10} "
-        f"{'on pwdless':>10} {'tickets/1k':>10} {'other/1k':>8}"
+        f"{'week':9} {'wk':>3} {'phase':>5} {'workforce':>9} {'enrolled':>8} {'active use':>10} "
+        f"{'on pwdless':>10} {'high-risk':>9} {'tickets/1k':>10} {'other/1k':>8}"
     )
     rows = [header, "-" * len(header)]
-    for week in truth["weeks"]:
+    for week in metrics["weeks"]:
         rows.append(
-            f"{week['week']:9} {week['phase']:>5} {week['active_workforce']:>9,} "
+            f"{week['week']:9} {week['rollout_week']:>3} {week['phase']:>5} "
+            f"{week['active_workforce']:>9,} "
             f"{_pct(week['enrollment_rate']):>8} {_pct(week['active_use_rate']):>10} "
             f"{_pct(week['on_passwordless_rate']):>10} "
+            f"{_pct(week['high_risk_active_use_rate']):>9} "
             f"{_num(week['ticket_rate_per_1000']):>10} "
             f"{_num(week['ticket_rate_per_1000_by_scenario']['other']):>8}"
+        )
+    return "\n".join(rows)
+
+
+def gates_table(gates: list[tuple]) -> str:
+    """Each phase's target against its last week (the gate to the next phase)."""
+    last_week_of_phase: dict[tuple[int, str], tuple] = {}
+    for gate in gates:
+        last_week_of_phase[(gate[1], gate[2])] = gate
+    rows = []
+    for (phase, metric), (week, _, _, target, actual, passed) in sorted(last_week_of_phase.items()):
+        verdict = "no data" if passed is None else "passed" if passed else "NOT passed"
+        rows.append(
+            f"phase {phase}: {metric} >= {target:.0%} in the week of {week}: "
+            f"{_pct(actual)} -> {verdict}"
         )
     return "\n".join(rows)
 
@@ -51,21 +66,85 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def run_demo(users: int, weeks: int, seed: int, out: Path) -> None:
-    import orjson
-
-    print(f"1/2 simulating a {weeks}-week rollout of {users:,} users into {out} ...", flush=True)
-    print("    " + simulate(users=users, weeks=weeks, seed=seed, out=out), flush=True)
-    print("2/2 classifying every raw event with the source parsers ...", flush=True)
+def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
+    settings = Settings()
     started = time.perf_counter()
-    stats = classify_directory(out)
-    elapsed = time.perf_counter() - started
-    total = sum(stats.events.values()) + stats.rejected
-    print(f"    {total:,} events in {elapsed:.1f} s ({total / elapsed:,.0f}/s): {stats.summary()}")
+    with kafka_bootstrap(settings) as bootstrap:
+        where = "embedded broker" if not settings.kafka.bootstrap else "Kafka"
+        print(f"1/4 Kafka: {where} at {bootstrap}", flush=True)
+        with Warehouse(settings.clickhouse_dsn) as warehouse:
+            prepare_warehouse(warehouse, settings)
+            warehouse.empty()
+            print(f"2/4 warehouse: {warehouse.location} (migrated, plan loaded, emptied)")
+            location = warehouse.location
+        print(f"3/4 simulating a {weeks}-week rollout of {users:,} users into the raw topics")
+        summary = simulate(users=users, weeks=weeks, seed=seed, out=out, kafka=bootstrap)
+        print("    " + summary, flush=True)
+        print(f"4/4 running `pipeline worker` until it has caught up (log: {out}/worker.log)")
+        env = {"PIPELINE_KAFKA_BOOTSTRAP": bootstrap}
+        with WorkerProcess(env, out / "worker.log") as worker:
+            lag = GroupLag(bootstrap, settings.app_id, settings.kafka)
+            topics = [*settings.topics.inputs(), settings.topics.enrollments]
+            try:
+                wait_until_caught_up(
+                    lag,
+                    topics,
+                    at_least=1,
+                    timeout=3600,
+                    alive=worker.alive,
+                    progress=_Progress(),
+                )
+            except (RuntimeError, TimeoutError) as exc:
+                print(f"\npipeline demo: {exc}. The worker's log ends with:", file=sys.stderr)
+                print(worker.log_tail(), file=sys.stderr)
+                return 1
+            finally:
+                lag.close()
+        print()
+    with Warehouse(settings.clickhouse_dsn) as warehouse:
+        metrics = weekly_metrics(warehouse, load_plan(settings.plan_file))
+        gates = phase_gates(warehouse)
+        dead = warehouse.query("SELECT count() FROM dead_letters FINAL")[0][0]
     truth = orjson.loads((out / "truth.json").read_bytes())
+    same = sum(
+        ours == theirs for ours, theirs in zip(metrics["weeks"], truth["weeks"], strict=False)
+    )
     print()
-    print("Weekly rollout metrics (ground truth of the simulation; definitions in README.md):")
-    print(weekly_table(truth))
+    print("Weekly rollout metrics, as the warehouse holds them (definitions: README.md):")
+    print(weekly_table(metrics))
     print()
-    print(f"Raw vendor logs: {out}/{{okta,entra,ping,duo,tickets}}.ndjson; roster and truth.json")
-    print(f"beside them. Try: pipeline classify --source auto {out}/okta.ndjson | head")
+    print("Phase gates (the plan's targets, checked on each phase's last week):")
+    print(gates_table(gates))
+    print()
+    print(
+        f"Against the simulator's truth ({out}/truth.json): {same} of {len(truth['weeks'])} "
+        f"weeks equal, key by key. Dead letters: {dead:,}. "
+        f"Total {time.perf_counter() - started:.0f} s."
+    )
+    print(f"The warehouse is {location}. Query it (with no worker running):")
+    print('  pipeline sql "SELECT * FROM weekly_metrics ORDER BY week_start"')
+    print("  pipeline metrics --format json")
+    return 0 if same == len(truth["weeks"]) == len(metrics["weeks"]) else 1
+
+
+class _Progress:
+    """One line, redrawn on a terminal; a line every ten seconds otherwise."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._last_line = 0.0
+        self._tty = sys.stdout.isatty()
+
+    def __call__(self, committed: int, end: int) -> None:
+        elapsed = time.monotonic() - self._started
+        total = max(end, 1)
+        rate = committed / elapsed if elapsed else 0.0
+        line = (
+            f"    {committed:,} / {total:,} messages in the warehouse "
+            f"({committed / total:.0%}), {elapsed:.0f} s, {rate:,.0f}/s"
+        )
+        if self._tty:
+            print("\r" + line, end="", flush=True)
+        elif elapsed - self._last_line >= 10:
+            self._last_line = elapsed
+            print(line, flush=True)

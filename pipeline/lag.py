@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaAdminClient
@@ -94,3 +95,37 @@ async def _started_consumer(bootstrap: str, options: dict[str, object]) -> AIOKa
     )
     await consumer.start()
     return consumer
+
+
+class WorkerExited(RuntimeError):
+    pass
+
+
+def wait_until_caught_up(
+    lag: GroupLag,
+    topics: list[str],
+    *,
+    at_least: int = 0,
+    timeout: float = 600.0,
+    alive: Callable[[], bool] = lambda: True,
+    progress: Callable[[int, int], None] | None = None,
+    poll: float = 1.0,
+) -> int:
+    """Wait until the group has committed every message of `topics` (and at least
+    `at_least` of them), seen twice in a row; return the committed total. `alive` says
+    whether the consumer is still running; `progress(committed, end)` is called each poll."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while time.monotonic() < deadline:
+        if not alive():
+            raise WorkerExited("the worker stopped before it caught up")
+        committed, end = lag.positions(topics)
+        done, total = sum(committed.values()), sum(end.values())
+        if progress is not None:
+            progress(done, total)
+        state = (done, total)
+        if done >= total and done >= at_least and state == previous:
+            return done
+        previous = state if done >= total and done >= at_least else None
+        time.sleep(poll)
+    raise TimeoutError(f"the consumer group did not catch up within {timeout:.0f} s")

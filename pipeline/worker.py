@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import faust
 
@@ -57,3 +64,73 @@ def run_worker(settings: Settings) -> None:
         app = build_app(settings, warehouse, bootstrap)
         worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
         worker.execute_from_commandline()
+
+
+class WorkerProcess:
+    """`pipeline worker` in a child process, with its output in a log file. The demo,
+    the benchmark and the tests run the worker this way: the embedded warehouse is open
+    to one process at a time, and a child can be killed like a real worker."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._env = {**os.environ, **env}
+        self._log_path = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.cli", "worker"],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "start() first"
+        return self._process.pid
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def peak_rss_mb(self) -> float:
+        """The worker's peak resident memory so far (Linux VmHWM)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc: not Linux?")
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM (a graceful stop: in-flight batch written, offsets committed)."""
+        if self._process is None:
+            return 0
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        return self._process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: the crash of a machine, as far as the worker can tell."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def log_tail(self, lines: int = 25) -> str:
+        if not self._log_path.exists():
+            return ""
+        return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

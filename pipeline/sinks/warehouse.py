@@ -122,6 +122,11 @@ class Warehouse:
             if rows:
                 self.client.insert(table, rows, column_names=columns)
 
+    def empty(self) -> None:
+        """Delete every row the pipeline wrote (the demo starts from nothing)."""
+        for table in [*TABLE_COLUMNS, "enrollment_state"]:
+            self.client.command(f"TRUNCATE TABLE IF EXISTS {table}")
+
     # -- data --------------------------------------------------------------------------------
 
     def write(self, batch: Batch) -> None:

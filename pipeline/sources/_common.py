@@ -37,13 +37,18 @@ def top_level(raw: RawEvent) -> dict[str, msgspec.Raw]:
 
 
 def parse_time(value: str | int | float | None, field: str) -> datetime:
-    """ISO 8601 (any fraction length, `Z` or offset) or Unix epoch seconds -> aware UTC."""
+    """ISO 8601 (any fraction length, `Z` or offset) or Unix epoch seconds -> aware UTC.
+
+    The one check of an event's `time` (the parsers build their models without validation):
+    what this returns always carries a timezone, UTC."""
     if value is None or value == "":
         raise RejectedEvent(f"missing timestamp `{field}`")
     try:
-        if isinstance(value, int | float):
+        if not isinstance(value, str):
             return datetime.fromtimestamp(value, tz=UTC)
         parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is UTC:  # `Z` or `+00:00`, nearly every event: already final
+            return parsed
         utc = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
     except (ValueError, OverflowError, OSError):
         raise RejectedEvent(f"unreadable timestamp `{field}`: {value!r}") from None
