@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import faust
@@ -45,18 +47,18 @@ class Ingested:
         self.batches = 0
 
 
-def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust.App:
-    """A Faust app reading the configured topics and writing to `warehouse`."""
-    topics = settings.topics
-    app = faust.App(
-        settings.app_id,
+def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> faust.App:
+    """A Faust app configured from the settings (the worker's, and the benchmark's baseline)."""
+    return faust.App(
+        app_id or settings.app_id,
         broker=[f"kafka://{host.strip()}" for host in bootstrap.split(",")],
         broker_credentials=_credentials(settings.kafka),
         store="memory://",
         web_enabled=False,
         autodiscover=False,
-        topic_partitions=topics.partitions,
+        topic_partitions=settings.topics.partitions,
         consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
         broker_session_timeout=settings.kafka.session_timeout,
         broker_heartbeat_interval=max(0.5, settings.kafka.session_timeout / 10),
         broker_rebalance_timeout=max(10.0, settings.kafka.session_timeout * 2),
@@ -65,9 +67,17 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         # the last batch's base offset + 1 as the end: table recovery reads up to that end.
         producer_max_batch_size=1,
     )
+
+
+def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust.App:
+    """A Faust app reading the configured topics and writing to `warehouse`."""
+    topics = settings.topics
+    app = faust_app(settings, bootstrap)
     raw = app.topic(*topics.inputs(), key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw")
     enrollments = app.topic(topics.enrollments, key_serializer="raw", value_serializer="raw")
+    # Keyed by user, like the enrollments topic: a user's state lives in the partition
+    # that carries the user's events, whichever worker holds it.
     enrolled = app.Table("enrolled-factors", default=dict, partitions=topics.partitions)
     sources = topics.source_of()
     totals = Ingested()
@@ -76,46 +86,60 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     @app.agent(raw, name="ingest")
     async def ingest(stream: StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, settings.batch_seconds):
-            messages = [_raw_message(event) for event in events]
-            batch = build_batch(messages, sources, settings.duo_fronted_apps)
-            await _until_written(partial(warehouse.write, batch))
-            sent = [
-                await dead_letters.send(
-                    key=dead.message.key,
-                    value=dead.message.value,
-                    headers=[
-                        ("dead_letter.reason", dead.reason.encode()),
-                        ("dead_letter.source", dead.source.encode()),
-                        ("dead_letter.topic", dead.message.topic.encode()),
-                        ("dead_letter.partition", str(dead.message.partition).encode()),
-                        ("dead_letter.offset", str(dead.message.offset).encode()),
-                    ],
-                )
-                for dead in batch.dead_letters
-            ]
-            sent += [
-                await enrollments.send(key=(event.user or "").encode(), value=json_line(event))
-                for event in batch.enrollments
-            ]
-            # Delivered before the batch is acked: a crash now replays the batch instead.
-            await asyncio.gather(*sent)
-            totals.received.update(batch.received)
-            totals.dead_letters += len(batch.dead_letters)
-            totals.batches += 1
+            with _stop_on_error("ingest"):
+                await _ingest(events)
+
+    async def _ingest(events: list[EventT]) -> None:
+        messages = [_raw_message(event) for event in events]
+        batch = build_batch(messages, sources, settings.duo_fronted_apps)
+        await _until_written(partial(warehouse.write, batch))
+        sent = [
+            await dead_letters.send(
+                key=dead.message.key,
+                value=dead.message.value,
+                headers=[
+                    ("dead_letter.reason", dead.reason.encode()),
+                    ("dead_letter.source", dead.source.encode()),
+                    ("dead_letter.topic", dead.message.topic.encode()),
+                    ("dead_letter.partition", str(dead.message.partition).encode()),
+                    ("dead_letter.offset", str(dead.message.offset).encode()),
+                ],
+            )
+            for dead in batch.dead_letters
+        ]
+        sent += [
+            await enrollments.send(key=(event.user or "").encode(), value=json_line(event))
+            for event in batch.enrollments
+        ]
+        # Delivered before the batch is acked: a crash now replays the batch instead.
+        await asyncio.gather(*sent)
+        totals.received.update(batch.received)
+        totals.dead_letters += len(batch.dead_letters)
+        totals.batches += 1
 
     @app.agent(enrollments, name="track_enrollment")
     async def track_enrollment(stream: StreamT) -> None:
-        # One event at a time: a table write goes to the changelog partition of the event
-        # being processed, which a batch would blur. Enrollments are rare.
-        async for event in stream.events():
-            enrollment = EnrollmentEvent.model_validate_json(event.value)
-            user = enrollment.user or ""
-            state = _enroll(dict(enrolled[user]), enrollment)
-            enrolled[user] = state
-            row = (user, sorted(state["factors"]), bool(state["factors"]), state["updated_at"])
-            await _until_written(
-                partial(warehouse.insert, "enrollment_state", [row], ENROLLMENT_STATE_COLUMNS)
-            )
+        latest: dict[bytes, dict] = {}
+
+        def apply(value: bytes) -> bytes:
+            # A stream processor runs for one event at a time, so each table write goes to
+            # the changelog partition of its own event (a batch would blur that).
+            enrollment = EnrollmentEvent.model_validate_json(value)
+            key = (enrollment.user or "").encode()
+            enrolled[key] = latest[key] = _enroll(dict(enrolled[key]), enrollment)
+            return value
+
+        stream.add_processor(apply)
+        async for _ in stream.take_events(settings.batch_size, settings.batch_seconds):
+            with _stop_on_error("track_enrollment"):
+                rows = [
+                    (key.decode(), state["factors"], bool(state["factors"]), state["updated_at"])
+                    for key, state in latest.items()
+                ]
+                latest.clear()
+                await _until_written(
+                    partial(warehouse.insert, "enrollment_state", rows, ENROLLMENT_STATE_COLUMNS)
+                )
 
     @app.timer(interval=10.0)
     async def report_progress() -> None:
@@ -144,6 +168,19 @@ def _enroll(state: dict, event: EnrollmentEvent) -> dict:
     previous = state.get("updated_at")
     moment = event.time.isoformat()
     return {"factors": sorted(factors), "updated_at": max(previous, moment) if previous else moment}
+
+
+@contextmanager
+def _stop_on_error(agent: str) -> Iterator[None]:
+    """Stop the worker at once, without acking, when a batch fails for any reason other
+    than the warehouse (which is retried): Faust would otherwise log the error, ack the
+    batch and restart the agent, losing it. Failing loudly keeps it for the next start."""
+    try:
+        yield
+    except Exception:
+        log.critical("agent %s failed; stopping without committing its batch", agent, exc_info=True)
+        logging.shutdown()
+        os._exit(70)
 
 
 def _raw_message(event: EventT) -> RawMessage:

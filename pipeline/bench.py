@@ -1,9 +1,15 @@
-"""`make bench`: classifier throughput against plain JSON decoding of the same raw corpus.
+"""`make bench`: throughput of the classifier and of the whole pipeline, on one raw corpus.
 
-The corpus is a simulated rollout (the vendors' raw shapes, in their real mix). Each figure
-is the best of a few passes over the whole corpus in this one process, so the ratios
-between them are what to read; the absolute numbers move with the machine.
-The last line printed is one JSON object with the figures.
+The corpus is a simulated rollout (the vendors' raw shapes, in their real mix).
+- In process: plain `orjson.loads` (json_decode), stdlib `json.loads`, the classifier, the
+  classifier plus its NDJSON line. Each is the best of a few passes over the corpus.
+- Through the embedded broker: the corpus is produced to the raw topics, then consumed by
+  (a) a Faust agent that only counts the raw events (faust_passthrough: Faust's own cost),
+  and (b) `pipeline worker` writing to a fresh embedded warehouse (e2e: raw topic to
+  aggregates visible in ClickHouse). Both run as a child process with the same Faust
+  settings, each timed from its first committed offset to its last.
+The ratios between figures of one run are what to read; absolute numbers move with the
+machine. The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,9 +26,13 @@ from pathlib import Path
 
 import orjson
 
+from pipeline.broker import BufferedProducer, EmbeddedBroker, create_topics
+from pipeline.lag import GroupLag, wait_until_caught_up
 from pipeline.model import Source, json_line
+from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
 from pipeline.sources.registry import PARSERS, RejectedEvent
+from pipeline.worker import WorkerProcess
 
 Corpus = list[tuple[Source, bytes]]
 
@@ -76,13 +87,95 @@ def _classify_and_serialize(corpus: Corpus) -> None:
         json_line(parsers[source](raw))
 
 
+def stream_figures(corpus: Corpus, work: Path) -> dict[str, float]:
+    """Events/s of the Faust baseline and of the worker, and the worker's peak RSS."""
+    settings = Settings()
+    topics = settings.topics
+    with EmbeddedBroker() as broker:
+        create_topics(broker.bootstrap, topics.inputs(), topics.partitions)
+        producer = BufferedProducer(broker.bootstrap)
+        for source, raw in corpus:
+            producer.send(topics.raw(source), None, raw)
+        producer.close()
+        env = {"PIPELINE_KAFKA_BOOTSTRAP": broker.bootstrap}
+        baseline = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.bench", "--passthrough", broker.bootstrap],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            passthrough = _consumed_rate(
+                broker.bootstrap, _PASSTHROUGH_ID, len(corpus), lambda: baseline.poll() is None
+            )
+        finally:
+            baseline.terminate()
+            baseline.wait()
+        env |= {"PIPELINE_APP_ID": "bench-e2e", "PIPELINE_CLICKHOUSE_DSN": f"chdb://{work}/wh"}
+        with WorkerProcess(env, work / "worker.log") as worker:
+            e2e = _consumed_rate(broker.bootstrap, "bench-e2e", len(corpus), worker.alive)
+            rss = worker.peak_rss_mb()
+    return {
+        "faust_passthrough_events_per_s": passthrough,
+        "e2e_events_per_s": e2e,
+        "worker_peak_rss_mb": rss,
+    }
+
+
+_PASSTHROUGH_ID = "bench-passthrough"
+
+
+def _consumed_rate(bootstrap: str, group: str, events: int, alive: Callable[[], bool]) -> float:
+    """Events/s between the group's first committed offset and its last."""
+    settings = Settings()
+    lag = GroupLag(bootstrap, group, settings.kafka)
+    marks: list[tuple[float, int]] = []
+    try:
+        wait_until_caught_up(
+            lag,
+            settings.topics.inputs(),
+            at_least=events,
+            timeout=1800,
+            alive=alive,
+            progress=lambda done, _: marks.append((time.monotonic(), done)),
+            poll=0.25,
+        )
+    finally:
+        lag.close()
+    started, first = next((t, n) for t, n in marks if n > 0)
+    finished = next(t for t, n in marks if n >= events)
+    return (events - first) / (finished - started)
+
+
+def run_passthrough(bootstrap: str) -> None:
+    """The Faust baseline: an agent that takes the raw events in batches and counts them."""
+    import faust
+
+    from pipeline.app import faust_app
+
+    settings = Settings()
+    app = faust_app(settings, bootstrap, _PASSTHROUGH_ID)
+    raw = app.topic(*settings.topics.inputs(), key_serializer="raw", value_serializer="raw")
+
+    @app.agent(raw)
+    async def count(stream):  # type: ignore[no-untyped-def]
+        seen = 0
+        async for events in stream.take_events(settings.batch_size, settings.batch_seconds):
+            seen += len(events)
+
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--weeks", type=int, default=6)
     parser.add_argument("--events", type=int, default=100_000, help="corpus size cap")
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--passthrough", metavar="BOOTSTRAP", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.passthrough:
+        run_passthrough(args.passthrough)
+        return 0
 
     corpus = build_corpus(args.users, args.weeks, args.events)
     size = sum(len(raw) for _, raw in corpus) / len(corpus)
@@ -103,8 +196,21 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {source.value:8s} {len(part):7,d} events: classify {ratio:5.2f} x orjson.loads"
             )
+    print("through the embedded broker (one worker) ...", flush=True)
+    with tempfile.TemporaryDirectory() as work:
+        streamed = stream_figures(corpus, Path(work))
+    passthrough = streamed["faust_passthrough_events_per_s"]
+    for name in ("faust_passthrough_events_per_s", "e2e_events_per_s"):
+        value = streamed[name]
+        print(
+            f"{name:40s} {value:12,.0f} /s   {value / decode:5.2f} x orjson.loads"
+            f"   {value / passthrough:5.2f} x faust_passthrough"
+        )
+    print(f"{'worker_peak_rss_mb':40s} {streamed['worker_peak_rss_mb']:12,.0f} MB")
+    figures |= streamed
     result = {key: round(value) for key, value in figures.items()}
     result["classify_to_json_decode_ratio"] = round(figures["classify_events_per_s"] / decode, 3)
+    result["e2e_to_passthrough_ratio"] = round(streamed["e2e_events_per_s"] / passthrough, 3)
     result["events"] = len(corpus)
     print(json.dumps(result))
     return 0

@@ -116,8 +116,10 @@ class Settings(BaseSettings):
     app_id: str = Field(
         default="passwordless-pipeline", description="Faust app id: the consumer group"
     )
-    batch_size: int = Field(default=2000, ge=1, description="Events per ClickHouse write")
-    batch_seconds: float = Field(default=0.5, gt=0, description="Longest wait to fill a batch")
+    batch_size: int = Field(
+        default=10_000, ge=1, description="Most events per ClickHouse write (fewer, larger parts)"
+    )
+    batch_seconds: float = Field(default=1.0, gt=0, description="Longest wait to fill a batch")
     duo_fronted_apps: list[str] = Field(
         default=["Okta", "Microsoft Entra ID", "Azure AD", "PingOne", "PingFederate"],
         description="Duo application names that are another IdP's integration",

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.insert import InsertContext
 from pydantic import SecretStr
 
 from pipeline.aggregate.batch import TABLE_COLUMNS, Batch
@@ -64,6 +65,7 @@ class Warehouse:
         secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
         self.location = redact(secret)
         self.client: Client = _connect(secret, self.location)
+        self._insert_contexts: dict[tuple[str, tuple[str, ...]], InsertContext] = {}
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -134,17 +136,28 @@ class Warehouse:
         batch's offset ranges, so a batch written again after a crash is dropped whole;
         rows keyed by event id make any other overlap harmless too."""
         for table, columns in TABLE_COLUMNS.items():
-            rows = batch.rows[table]
-            if rows:
-                self.client.insert(
+            if batch.rows[table]:
+                self.insert(
                     table,
-                    rows,
-                    column_names=list(columns),
-                    settings={"insert_deduplication_token": batch.dedup_token(table)},
+                    batch.rows[table],
+                    columns,
+                    {"insert_deduplication_token": batch.dedup_token(table)},
                 )
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        self.client.insert(table, rows, column_names=list(columns))
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        # A context per table saves the column-type lookup each insert would otherwise make.
+        context = self._insert_contexts.get((table, tuple(columns)))
+        if context is None:
+            context = self.client.create_insert_context(table, column_names=list(columns))
+            self._insert_contexts[(table, tuple(columns))] = context
+        context.settings = settings or {}
+        self.client.insert(data=rows, context=context)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         """Rows of a query; values are bound by the server, never pasted into the SQL."""
