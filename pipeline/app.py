@@ -49,11 +49,14 @@ class Ingested:
 
 def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> faust.App:
     """A Faust app configured from the settings (the worker's, and the benchmark's baseline)."""
+    app_id = app_id or settings.app_id
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     return faust.App(
-        app_id or settings.app_id,
+        app_id,
         broker=[f"kafka://{host.strip()}" for host in bootstrap.split(",")],
         broker_credentials=_credentials(settings.kafka),
         store="memory://",
+        datadir=str(settings.state_dir / app_id),
         web_enabled=False,
         autodiscover=False,
         topic_partitions=settings.topics.partitions,
@@ -78,7 +81,9 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     enrollments = app.topic(topics.enrollments, key_serializer="raw", value_serializer="raw")
     # Keyed by user, like the enrollments topic: a user's state lives in the partition
     # that carries the user's events, whichever worker holds it.
-    enrolled = app.Table("enrolled-factors", default=dict, partitions=topics.partitions)
+    enrolled = app.Table(
+        "enrolled-factors", key_type=str, default=dict, partitions=topics.partitions
+    )
     sources = topics.source_of()
     totals = Ingested()
     app.ingested = totals  # type: ignore[attr-defined]
@@ -119,22 +124,22 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
 
     @app.agent(enrollments, name="track_enrollment")
     async def track_enrollment(stream: StreamT) -> None:
-        latest: dict[bytes, dict] = {}
+        latest: dict[str, dict] = {}
 
         def apply(value: bytes) -> bytes:
             # A stream processor runs for one event at a time, so each table write goes to
             # the changelog partition of its own event (a batch would blur that).
             enrollment = EnrollmentEvent.model_validate_json(value)
-            key = (enrollment.user or "").encode()
-            enrolled[key] = latest[key] = _enroll(dict(enrolled[key]), enrollment)
+            user = enrollment.user or ""
+            enrolled[user] = latest[user] = _enroll(dict(enrolled[user]), enrollment)
             return value
 
         stream.add_processor(apply)
         async for _ in stream.take_events(settings.batch_size, settings.batch_seconds):
             with _stop_on_error("track_enrollment"):
                 rows = [
-                    (key.decode(), state["factors"], bool(state["factors"]), state["updated_at"])
-                    for key, state in latest.items()
+                    (user, state["factors"], bool(state["factors"]), state["updated_at"])
+                    for user, state in latest.items()
                 ]
                 latest.clear()
                 await _until_written(

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     app_id: str = Field(
         default="passwordless-pipeline", description="Faust app id: the consumer group"
     )
+    state_dir: Path = Field(
+        default=REPO_ROOT / "var" / "faust", description="Faust's data directory (table state)"
+    )
     batch_size: int = Field(
         default=10_000, ge=1, description="Most events per ClickHouse write (fewer, larger parts)"
     )
@@ -124,5 +127,6 @@ class Settings(BaseSettings):
         default=["Okta", "Microsoft Entra ID", "Azure AD", "PingOne", "PingFederate"],
         description="Duo application names that are another IdP's integration",
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     topics: Topics = Field(default_factory=Topics)
     kafka: Kafka = Field(default_factory=Kafka)

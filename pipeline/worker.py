@@ -52,7 +52,8 @@ def kafka_bootstrap(settings: Settings) -> Iterator[str]:
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM / SIGINT; offsets are committed only after warehouse writes."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin chatter
     with kafka_bootstrap(settings) as bootstrap, Warehouse(settings.clickhouse_dsn) as warehouse:
         prepare_warehouse(warehouse, settings)
         create_topics(
@@ -62,7 +63,7 @@ def run_worker(settings: Settings) -> None:
             **settings.kafka.client_options(),
         )
         app = build_app(settings, warehouse, bootstrap)
-        worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+        worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
         worker.execute_from_commandline()
 
 

@@ -1,0 +1,30 @@
+"""Two Faust workers of one consumer group in one process, sharing one warehouse.
+
+Run by test_pipeline.py: the embedded warehouse (chDB) is open to a single process, so the
+two workers that must split the partitions between them live in one process here. Each is
+a full Faust app with its own consumer, producer and table; against a ClickHouse server
+they would run as two `pipeline worker` processes, unchanged.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from pipeline.app import build_app
+from pipeline.settings import Settings
+from pipeline.sinks.warehouse import Warehouse
+from pipeline.worker import prepare_warehouse
+
+
+def main() -> None:
+    settings = Settings()
+    bootstrap = settings.kafka.bootstrap
+    assert bootstrap, "PIPELINE_KAFKA_BOOTSTRAP must be set"
+    with Warehouse(settings.clickhouse_dsn) as warehouse:
+        prepare_warehouse(warehouse, settings)
+        workers = [build_app(settings, warehouse, bootstrap) for _ in range(2)]
+        faust.Worker(*workers, loglevel="INFO", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
