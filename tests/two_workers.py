@@ -8,6 +8,10 @@ they would run as two `pipeline worker` processes, unchanged.
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import faust
 
 from pipeline.app import build_app
@@ -16,15 +20,29 @@ from pipeline.sinks.warehouse import Warehouse
 from pipeline.worker import prepare_warehouse
 
 
-def main() -> None:
+def main(assignments: Path) -> None:
+    """Run both workers; keep `assignments` holding each one's raw-topic partitions."""
     settings = Settings()
     bootstrap = settings.kafka.bootstrap
     assert bootstrap, "PIPELINE_KAFKA_BOOTSTRAP must be set"
+    raw_topics = set(settings.topics.inputs())
     with Warehouse(settings.clickhouse_dsn) as warehouse:
         prepare_warehouse(warehouse, settings)
         workers = [build_app(settings, warehouse, bootstrap) for _ in range(2)]
+        held: dict[int, list[str]] = {}
+        for number, app in enumerate(workers):
+
+            @app.timer(interval=1.0)
+            async def report(app: faust.App = app, number: int = number) -> None:
+                held[number] = sorted(
+                    f"{tp.topic}:{tp.partition}"
+                    for tp in app.consumer.assignment()
+                    if tp.topic in raw_topics
+                )
+                assignments.write_text(json.dumps(held))
+
         faust.Worker(*workers, loglevel="INFO", quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]))
