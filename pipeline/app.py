@@ -20,6 +20,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 
@@ -90,9 +91,12 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
 
     @app.agent(raw, name="ingest")
     async def ingest(stream: StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, settings.batch_seconds):
+        # noack_take: the batch is acked here, after its writes. (take_events acks in a
+        # `finally`, so a worker stopped mid-write would commit what it never wrote.)
+        async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
             with _stop_on_error("ingest"):
                 await _ingest(events)
+            await _ack(stream, events)
 
     async def _ingest(events: list[EventT]) -> None:
         messages = [_raw_message(event) for event in events]
@@ -135,7 +139,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
             return value
 
         stream.add_processor(apply)
-        async for _ in stream.take_events(settings.batch_size, settings.batch_seconds):
+        async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
             with _stop_on_error("track_enrollment"):
                 rows = [
                     (user, state["factors"], bool(state["factors"]), state["updated_at"])
@@ -145,6 +149,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
                 await _until_written(
                     partial(warehouse.insert, "enrollment_state", rows, ENROLLMENT_STATE_COLUMNS)
                 )
+            await _ack(stream, events)
 
     @app.timer(interval=10.0)
     async def report_progress() -> None:
@@ -157,6 +162,11 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
             )
 
     return app
+
+
+async def _ack(stream: StreamT, events: list[EventT]) -> None:
+    for event in events:
+        await stream.ack(event)
 
 
 def _enroll(state: dict, event: EnrollmentEvent) -> dict:
@@ -193,13 +203,19 @@ def _raw_message(event: EventT) -> RawMessage:
     return RawMessage(message.topic, message.partition, message.offset, event.key, event.value)
 
 
+# One thread runs every warehouse write: the engine works outside the GIL there while the
+# event loop goes on filling the next batch, and writes stay in order, one at a time.
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-writer")
+
+
 async def _until_written(write: Callable[[], None]) -> None:
     """Run a warehouse write until it succeeds, backing off while the warehouse is away.
     Never gives up: giving up would ack events whose rows were not written."""
     delay = _RETRY_FIRST
+    loop = asyncio.get_running_loop()
     while True:
         try:
-            write()
+            await loop.run_in_executor(_WRITER, write)
             return
         except Exception as exc:
             log.warning("warehouse write failed (%s); retrying in %.1f s", exc, delay)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
@@ -38,14 +37,16 @@ Corpus = list[tuple[Source, bytes]]
 
 
 def build_corpus(users: int, weeks: int, limit: int) -> Corpus:
+    """The simulated raw events of all sources, interleaved as a stream would carry them:
+    each source keeps its time order, and the sources advance together."""
     with tempfile.TemporaryDirectory() as tmp:
         simulate(users=users, weeks=weeks, seed=7, out=Path(tmp))
-        corpus: Corpus = []
+        placed: list[tuple[float, Source, bytes]] = []
         for source in Source:
             lines = (Path(tmp) / f"{source.value}.ndjson").read_bytes().splitlines()
-            corpus.extend((source, line) for line in lines)
-    random.Random(0).shuffle(corpus)  # interleave the sources, as a mixed stream would
-    return corpus[:limit]
+            placed += [(index / len(lines), source, line) for index, line in enumerate(lines)]
+    placed.sort(key=lambda item: item[0])
+    return [(source, line) for _, source, line in placed[:limit]]
 
 
 def _rate(corpus: Corpus, work: Callable[[Corpus], None], passes: int) -> float:
