@@ -868,8 +868,10 @@ def test_env_var_points_default_rules_at_a_user_file(
     path = tmp_path / "rules.yaml"
     path.write_text(_USER_RULES, encoding="utf-8")
     monkeypatch.setenv(RULES_ENV_VAR, str(path))
+    default_rules.cache_clear()
     assert default_rules().origin == str(path)
     monkeypatch.delenv(RULES_ENV_VAR)
+    default_rules.cache_clear()
     assert default_rules().origin.startswith("packaged")
 
 

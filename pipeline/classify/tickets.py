@@ -170,8 +170,11 @@ def _cached_rules(path: str | None) -> TicketRules:
     return load_rules(path)
 
 
+@lru_cache(maxsize=1)
 def default_rules() -> TicketRules:
-    """The rules the parser uses: `$PIPELINE_TICKET_RULES` if set, else the packaged ones."""
+    """The rules the parser uses: `$PIPELINE_TICKET_RULES` if set, else the packaged ones
+    (read once per process: reading the settings costs more than classifying a ticket;
+    `default_rules.cache_clear()` reads them again)."""
     configured = Settings().ticket_rules
     return _cached_rules(str(configured) if configured else None)
 

@@ -66,13 +66,21 @@ from pipeline.model import (
     Source,
     parsed_event,
 )
-from pipeline.sources._common import RawEvent, RejectedEvent, decode, normalize_user, parse_time
+from pipeline.sources._common import (
+    RawEvent,
+    RejectedEvent,
+    decode,
+    enrollment_event,
+    normalize_user,
+    other_event,
+    parse_time,
+)
 
 SOURCE = Source.DUO
 
 # Enum members bound once: attribute access on an Enum class costs ~0.2 us per lookup.
 _SUCCESS, _NO_OUTCOME = Outcome.SUCCESS, Outcome.UNKNOWN
-_AUTHENTICATION, _OTHER, _ENROLLMENT = Kind.AUTHENTICATION, Kind.OTHER, Kind.ENROLLMENT
+_AUTHENTICATION, _OTHER = Kind.AUTHENTICATION, Kind.OTHER
 _UNKNOWN = Method.UNKNOWN
 
 # --- Authentication log v2: `factor` -> canonical method -----------------------------------
@@ -410,7 +418,7 @@ def _activity(rec: _Record) -> NormalizedEvent:
 
     change = CREDENTIAL_ACTIONS.get(action)
     if change is None:
-        return _other(activity_id, time, user, outcome, action, app=_app(rec))
+        return other_event(SOURCE, activity_id, time, user, outcome, None, action, app=_app(rec))
     method, raw_method, capable = _credential(action, target.type, details)
     return _enrollment(
         activity_id, time, user, outcome, action, change, method, raw_method, capable
@@ -429,7 +437,7 @@ def _administrator(rec: _Record) -> NormalizedEvent:
     details = _details(rec.description)
     change = CREDENTIAL_ACTIONS.get(action)
     if change is None:
-        return _other(event_id, time, None, _NO_OUTCOME, action)
+        return other_event(SOURCE, event_id, time, None, _NO_OUTCOME, None, action)
     if action.startswith("o2fa_"):  # offline enrollment: `username` is the end user
         user = normalize_user(rec.username)
         raw = details.factor or "offline"
@@ -459,13 +467,14 @@ def _telephony(rec: _Record) -> NormalizedEvent:
             rec.context,
             rec.credits,
         )
-    return _other(
+    return other_event(
+        SOURCE,
         event_id,
         time,
         None,
         _NO_OUTCOME,
+        rec.txid or None,
         f"telephony:{rec.type or 'unknown'}",
-        session=rec.txid or None,
     )
 
 
@@ -508,58 +517,18 @@ def _enrollment(
     *,
     session: str | None = None,
 ) -> EnrollmentEvent:
-    return parsed_event(
-        EnrollmentEvent,
-        {
-            "source": SOURCE,
-            "event_id": event_id,
-            "time": time,
-            "user": user,
-            "kind": _ENROLLMENT,
-            "outcome": outcome,
-            "method": method,
-            "raw_method": raw_method,
-            "passwordless": None,
-            "session": session,
-            "event_type": event_type,
-            "action": change,
-            "passwordless_factor": capable,
-        },
-    )
-
-
-def _other(
-    event_id: str,
-    time: datetime,
-    user: str | None,
-    outcome: Outcome,
-    event_type: str,
-    *,
-    app: str | None = None,
-    session: str | None = None,
-) -> AuthEvent:
-    return parsed_event(
-        AuthEvent,
-        {
-            "source": SOURCE,
-            "event_id": event_id,
-            "time": time,
-            "user": user,
-            "kind": _OTHER,
-            "outcome": outcome,
-            "method": None,
-            "raw_method": None,
-            "passwordless": None,
-            "session": session,
-            "event_type": event_type,
-            "factors": [],
-            "raw_factors": [],
-            "interactive": True,
-            "app": app,
-            "src_ip": None,
-            "country": None,
-            "reason": None,
-        },
+    return enrollment_event(
+        source=SOURCE,
+        event_id=event_id,
+        time=time,
+        user=user,
+        outcome=outcome,
+        method=method,
+        raw_method=raw_method,
+        session=session,
+        event_type=event_type,
+        action=change,
+        passwordless_factor=capable,
     )
 
 

@@ -23,14 +23,12 @@ One sign-in record is one authentication: Entra logs the factors of a sign-in as
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
 import msgspec
 
 from pipeline.classify import is_passwordless, is_passwordless_factor, primary_method
 from pipeline.model import (
     AuthEvent,
-    EnrollmentEvent,
     Kind,
     Method,
     NormalizedEvent,
@@ -38,13 +36,21 @@ from pipeline.model import (
     Source,
     parsed_event,
 )
-from pipeline.sources._common import RawEvent, RejectedEvent, decode, normalize_user, parse_time
+from pipeline.sources._common import (
+    RawEvent,
+    RejectedEvent,
+    decode,
+    enrollment_event,
+    normalize_user,
+    other_event,
+    parse_time,
+)
 
 SOURCE = Source.ENTRA
 
 # Enum members bound once: attribute access on an Enum class costs ~0.2 us per lookup.
 _SUCCESS, _FAILURE, _NO_OUTCOME = Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNKNOWN
-_AUTHENTICATION, _OTHER, _ENROLLMENT = Kind.AUTHENTICATION, Kind.OTHER, Kind.ENROLLMENT
+_AUTHENTICATION, _OTHER = Kind.AUTHENTICATION, Kind.OTHER
 _UNKNOWN = Method.UNKNOWN
 
 # --- authenticationDetails[].authenticationMethod -> canonical method ---------------------
@@ -248,7 +254,7 @@ def recognizes(top: Mapping[str, msgspec.Raw]) -> bool:
             resource = msgspec.json.decode(top["resourceId"]) if "resourceId" in top else None
         except msgspec.DecodeError:
             return False
-        if category in _CATEGORIES:
+        if isinstance(category, str) and category in _CATEGORIES:
             return True
         return isinstance(resource, str) and "/providers/microsoft.aadiam" in resource.lower()
     return False
@@ -311,7 +317,8 @@ def _sign_in(body: _Record, envelope: _Record | None, category: str | None) -> A
     passwordless: bool | None = None
     if kind is _AUTHENTICATION or factors:
         method = primary_method(factors)
-        raw_method = _raw_of(method, factors, raw_factors)
+        # the vendor string of the primary factor (none for the `unknown` of no factors)
+        raw_method = raw_factors[factors.index(method)] if method in factors else None
     if kind is _AUTHENTICATION:
         # Only a user authentication gets a verdict; a token refresh keeps its method only.
         passwordless = is_passwordless(factors)
@@ -377,14 +384,6 @@ def _factors(steps: Sequence[_Step], failed: bool) -> tuple[list[Method], list[s
     return factors, raw_factors, reused
 
 
-def _raw_of(method: Method, factors: list[Method], raw_factors: list[str]) -> str | None:
-    """The vendor string of the primary factor (of the first factor for an unknown one)."""
-    for canonical, raw in zip(factors, raw_factors, strict=True):
-        if canonical is method:
-            return raw
-    return None
-
-
 def _audit(body: _Record, envelope: _Record | None) -> NormalizedEvent:
     event_id = _required_id(body.id, "id")
     activity = body.activity_display_name or (envelope and envelope.operation_name)
@@ -398,76 +397,35 @@ def _audit(body: _Record, envelope: _Record | None) -> NormalizedEvent:
 
     if activity in _REGISTERED or activity in _REMOVED:
         method = _reason_method(reason)
-        return parsed_event(
-            EnrollmentEvent,
-            {
-                "source": SOURCE,
-                "event_id": event_id,
-                "time": when,
-                "user": user,
-                "kind": _ENROLLMENT,
-                "outcome": outcome,
-                "method": method,
-                "raw_method": reason,  # the reason is the only place the method is named
-                "passwordless": None,
-                "session": session,
-                "event_type": activity,
-                "action": "registered" if activity in _REGISTERED else "removed",
-                "passwordless_factor": is_passwordless_factor(method),
-            },
+        return enrollment_event(
+            source=SOURCE,
+            event_id=event_id,
+            time=when,
+            user=user,
+            outcome=outcome,
+            method=method,
+            raw_method=reason,  # the reason is the only place the method is named
+            session=session,
+            event_type=activity,
+            action="registered" if activity in _REGISTERED else "removed",
+            passwordless_factor=is_passwordless_factor(method),
         )
-    return _other(
-        event_id, when, user, outcome, session, activity, reason if outcome is _FAILURE else None
-    )
+    reason = reason if outcome is _FAILURE else None
+    return other_event(SOURCE, event_id, when, user, outcome, session, activity, reason=reason)
 
 
 def _other_record(body: _Record, envelope: _Record, category: str) -> AuthEvent:
     """Another Entra diagnostic category (provisioning, risk events...): kept as `other`."""
     event_id = _required_id(body.id or envelope.correlation_id, "id")
     when = parse_time(envelope.time or body.created_date_time or body.activity_date_time, "time")
-    return _other(
+    return other_event(
+        SOURCE,
         event_id,
         when,
         normalize_user(body.user_principal_name),
         _NO_OUTCOME,
         envelope.correlation_id or body.correlation_id,
         category or envelope.operation_name or "unknown",
-        None,
-    )
-
-
-def _other(
-    event_id: str,
-    when: datetime,
-    user: str | None,
-    outcome: Outcome,
-    session: str | None,
-    event_type: str,
-    reason: str | None,
-) -> AuthEvent:
-    """A record that is neither a sign-in nor an enrollment: no factor, no verdict."""
-    return parsed_event(
-        AuthEvent,
-        {
-            "source": SOURCE,
-            "event_id": event_id,
-            "time": when,
-            "user": user,
-            "kind": _OTHER,
-            "outcome": outcome,
-            "method": None,
-            "raw_method": None,
-            "passwordless": None,
-            "session": session,
-            "event_type": event_type,
-            "factors": [],
-            "raw_factors": [],
-            "interactive": True,
-            "app": None,
-            "src_ip": None,
-            "country": None,
-            "reason": reason,
-        },
     )
 
 

@@ -23,13 +23,13 @@ See docs/sources/okta.md for the full mapping table and the reasoning behind eac
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import msgspec
 
 from pipeline.classify import is_passwordless, is_passwordless_factor, primary_method
 from pipeline.model import (
     AuthEvent,
-    EnrollmentEvent,
     Kind,
     Method,
     NormalizedEvent,
@@ -41,6 +41,7 @@ from pipeline.sources._common import (
     RawEvent,
     RejectedEvent,
     decode,
+    enrollment_event,
     normalize_user,
     parse_time,
 )
@@ -222,7 +223,7 @@ _OUTCOME: dict[str, Outcome] = {
     "DENY": Outcome.FAILURE,
 }
 
-_ENROLLMENT_ACTIONS: dict[str, str] = {
+_ENROLLMENT_ACTIONS: dict[str, Literal["registered", "removed"]] = {
     # "Activate factor or authenticator enrollment method for user"; in Identity Engine orgs it
     # fires when an authenticator is enrolled (Event Types catalog).
     "user.mfa.factor.activate": "registered",
@@ -238,7 +239,7 @@ _UNKNOWN_IDS: frozenset[str] = frozenset({"", "unknown"})
 
 # Enum members bound once: attribute access on an Enum class costs ~0.2 us per lookup.
 _SUCCESS, _FAILURE, _NO_OUTCOME = Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNKNOWN
-_STEP, _OTHER, _ENROLLMENT = Kind.AUTHENTICATION_STEP, Kind.OTHER, Kind.ENROLLMENT
+_STEP, _OTHER = Kind.AUTHENTICATION_STEP, Kind.OTHER
 _PUSH = Method.PUSH
 _SECURITY_KEY, _SYNCED, _MOBILE = (
     Method.SECURITY_KEY,
@@ -377,23 +378,18 @@ def _normalize(event: _LogEvent) -> NormalizedEvent:
         method, raw_method = (None, None)
         if event_type != "user.mfa.factor.reset_all":
             method, raw_method = _enrolled_method(event)
-        return parsed_event(
-            EnrollmentEvent,
-            {
-                "source": SOURCE,
-                "event_id": event.uuid,
-                "time": time,
-                "user": _subject(event),
-                "kind": _ENROLLMENT,
-                "outcome": outcome,
-                "method": method,
-                "raw_method": raw_method,
-                "passwordless": None,
-                "session": session,
-                "event_type": event_type,
-                "action": action,
-                "passwordless_factor": method is not None and is_passwordless_factor(method),
-            },
+        return enrollment_event(
+            source=SOURCE,
+            event_id=event.uuid,
+            time=time,
+            user=_subject(event),
+            outcome=outcome,
+            method=method,
+            raw_method=raw_method,
+            session=session,
+            event_type=event_type,
+            action=action,
+            passwordless_factor=method is not None and is_passwordless_factor(method),
         )
 
     factors: list[Method] = []

@@ -36,7 +36,6 @@ import msgspec
 from pipeline.classify import is_passwordless, is_passwordless_factor, primary_method
 from pipeline.model import (
     AuthEvent,
-    EnrollmentEvent,
     Kind,
     Method,
     NormalizedEvent,
@@ -44,13 +43,21 @@ from pipeline.model import (
     Source,
     parsed_event,
 )
-from pipeline.sources._common import RawEvent, RejectedEvent, decode, normalize_user, parse_time
+from pipeline.sources._common import (
+    RawEvent,
+    RejectedEvent,
+    decode,
+    enrollment_event,
+    normalize_user,
+    other_event,
+    parse_time,
+)
 
 SOURCE = Source.PING
 
 # Enum members bound once: attribute access on an Enum class costs ~0.2 us per lookup.
 _SUCCESS, _FAILURE, _NO_OUTCOME = Outcome.SUCCESS, Outcome.FAILURE, Outcome.UNKNOWN
-_STEP, _OTHER, _ENROLLMENT = Kind.AUTHENTICATION_STEP, Kind.OTHER, Kind.ENROLLMENT
+_STEP, _OTHER = Kind.AUTHENTICATION_STEP, Kind.OTHER
 _UNKNOWN = Method.UNKNOWN
 
 # ---------------------------------------------------------------------------------------------
@@ -304,29 +311,26 @@ def _pingone(rec: _Record, action: _Action) -> NormalizedEvent:
         if not created or (device is not None and device.status == "ACTIVE"):
             raw = _device_raw(device)
             method = P1_ENROLLED_METHODS.get(raw, _UNKNOWN) if raw else _UNKNOWN
-            return parsed_event(
-                EnrollmentEvent,
-                {
-                    "source": SOURCE,
-                    "event_id": rec.id,
-                    "time": time,
-                    "user": user,
-                    "kind": _ENROLLMENT,
-                    "outcome": outcome,
-                    "method": method,
-                    "raw_method": raw or None,
-                    "passwordless": None,
-                    "session": session,
-                    "event_type": kind,
-                    "action": _P1_DEVICE_EVENTS[kind],
-                    "passwordless_factor": is_passwordless_factor(method),
-                },
+            return enrollment_event(
+                source=SOURCE,
+                event_id=rec.id,
+                time=time,
+                user=user,
+                outcome=outcome,
+                method=method,
+                raw_method=raw or None,
+                session=session,
+                event_type=kind,
+                action=_P1_DEVICE_EVENTS[kind],
+                passwordless_factor=is_passwordless_factor(method),
             )
 
     reason = result.description if result is not None and outcome is _FAILURE else None
     app = rec.actors.client.name if rec.actors is not None and rec.actors.client else None
     if raw_method is None:
-        return _other(rec.id, time, user, outcome, session, kind, app, None, reason)
+        return other_event(
+            SOURCE, rec.id, time, user, outcome, session, kind, app=app, reason=reason
+        )
     method = P1_METHODS.get(raw_method, _UNKNOWN)
     return _step(
         rec.id, time, user, outcome, session, kind, [method], [raw_method], app, None, reason
@@ -388,7 +392,18 @@ def _pingfederate(rec: _Record, event: str) -> NormalizedEvent:
         and not any(a.lower() in PF_NON_FACTOR_ADAPTERS for a in adapters)
     )
     if not factor_check:
-        return _other(event_id, time, user, outcome, rec.trackingid, event, app, ip, reason)
+        return other_event(
+            SOURCE,
+            event_id,
+            time,
+            user,
+            outcome,
+            rec.trackingid,
+            event,
+            app=app,
+            src_ip=ip,
+            reason=reason,
+        )
     methods = [PF_ADAPTERS.get(a.lower(), _UNKNOWN) for a in adapters] or [_UNKNOWN]
     return _step(
         event_id, time, user, outcome, rec.trackingid, event, methods, adapters, app, ip, reason
@@ -440,42 +455,6 @@ def _step(
             "event_type": event_type,
             "factors": factors,
             "raw_factors": raw_factors,
-            "interactive": True,
-            "app": app,
-            "src_ip": src_ip,
-            "country": None,
-            "reason": reason,
-        },
-    )
-
-
-def _other(
-    event_id: str,
-    time: datetime,
-    user: str | None,
-    outcome: Outcome,
-    session: str | None,
-    event_type: str,
-    app: str | None,
-    src_ip: str | None,
-    reason: str | None,
-) -> AuthEvent:
-    return parsed_event(
-        AuthEvent,
-        {
-            "source": SOURCE,
-            "event_id": event_id,
-            "time": time,
-            "user": user,
-            "kind": _OTHER,
-            "outcome": outcome,
-            "method": None,
-            "raw_method": None,
-            "passwordless": None,
-            "session": session,
-            "event_type": event_type,
-            "factors": [],
-            "raw_factors": [],
             "interactive": True,
             "app": app,
             "src_ip": src_ip,
