@@ -133,6 +133,14 @@ def test_metrics_equal_the_truth_and_a_replay_changes_nothing(
     truth = truth_of(rollout)
     assert len(truth["weeks"]) == WEEKS
     assert metrics_of(warehouse) == truth
+    printed = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "metrics", "--format", "json"],
+        env={**os.environ, "PIPELINE_CLICKHOUSE_DSN": f"chdb://{warehouse}"},
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert orjson.loads(printed.stdout) == truth
     rows = stored_rows(warehouse)
 
     # The same raw events again (a shipper re-sending a day), read on by the same group,
