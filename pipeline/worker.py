@@ -42,11 +42,6 @@ def kafka_bootstrap(settings: Settings) -> Iterator[str]:
         yield settings.kafka.bootstrap
         return
     with EmbeddedBroker() as broker:
-        logging.getLogger("pipeline.worker").warning(
-            "PIPELINE_KAFKA_BOOTSTRAP is unset: started the embedded broker at %s "
-            "(in memory; it stops with this worker)",
-            broker.bootstrap,
-        )
         yield broker.bootstrap
 
 
@@ -55,6 +50,12 @@ def run_worker(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin chatter
     with kafka_bootstrap(settings) as bootstrap, Warehouse(settings.clickhouse_dsn) as warehouse:
+        if not settings.kafka.bootstrap:
+            logging.getLogger("pipeline.worker").warning(
+                "PIPELINE_KAFKA_BOOTSTRAP is unset: started the embedded broker at %s "
+                "(in memory; it stops with this worker)",
+                bootstrap,
+            )
         prepare_warehouse(warehouse, settings)
         create_topics(
             bootstrap,
