@@ -40,7 +40,7 @@ _RETRY_FIRST, _RETRY_MAX = 0.5, 30.0
 
 
 class Ingested:
-    """Running totals of this worker, for its log and for tests."""
+    """Running totals of this worker, for its log."""
 
     def __init__(self) -> None:
         self.received: Counter[str] = Counter()
@@ -87,7 +87,6 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     )
     sources = topics.source_of()
     totals = Ingested()
-    app.ingested = totals  # type: ignore[attr-defined]
 
     @app.agent(raw, name="ingest")
     async def ingest(stream: StreamT) -> None:

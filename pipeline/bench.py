@@ -26,7 +26,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.broker import BufferedProducer, EmbeddedBroker, create_topics
-from pipeline.lag import GroupLag, wait_until_caught_up
+from pipeline.lag import wait_until_caught_up
 from pipeline.model import Source, json_line
 from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
@@ -137,20 +137,18 @@ _PASSTHROUGH_ID = "bench-passthrough"
 def _consumed_rate(bootstrap: str, group: str, events: int, alive: Callable[[], bool]) -> float:
     """Events/s between the group's first committed offset and its last."""
     settings = Settings()
-    lag = GroupLag(bootstrap, group, settings.kafka)
     marks: list[tuple[float, int]] = []
-    try:
-        wait_until_caught_up(
-            lag,
-            settings.topics.inputs(),
-            at_least=events,
-            timeout=1800,
-            alive=alive,
-            progress=lambda done, _: marks.append((time.monotonic(), done)),
-            poll=0.25,
-        )
-    finally:
-        lag.close()
+    wait_until_caught_up(
+        bootstrap,
+        group,
+        settings.kafka,
+        settings.topics.inputs(),
+        at_least=events,
+        timeout=1800,
+        alive=alive,
+        progress=lambda done, _: marks.append((time.monotonic(), done)),
+        poll=0.25,
+    )
     started, first = next((t, n) for t, n in marks if n > 0)
     finished = next(t for t, n in marks if n >= events)
     return (events - first) / (finished - started)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.lag import GroupLag, wait_until_caught_up
+from pipeline.lag import wait_until_caught_up
 from pipeline.plan import load_plan
 from pipeline.report import phase_gates, weekly_metrics
 from pipeline.settings import Settings
@@ -83,12 +83,12 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
         print(f"4/4 running `pipeline worker` until it has caught up (log: {out}/worker.log)")
         env = {"PIPELINE_KAFKA_BOOTSTRAP": bootstrap}
         with WorkerProcess(env, out / "worker.log") as worker:
-            lag = GroupLag(bootstrap, settings.app_id, settings.kafka)
-            topics = [*settings.topics.inputs(), settings.topics.enrollments]
             try:
                 wait_until_caught_up(
-                    lag,
-                    topics,
+                    bootstrap,
+                    settings.app_id,
+                    settings.kafka,
+                    [*settings.topics.inputs(), settings.topics.enrollments],
                     at_least=1,
                     timeout=3600,
                     alive=worker.alive,
@@ -98,8 +98,6 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
                 print(f"\npipeline demo: {exc}. The worker's log ends with:", file=sys.stderr)
                 print(worker.log_tail(), file=sys.stderr)
                 return 1
-            finally:
-                lag.close()
         print()
     with Warehouse(settings.clickhouse_dsn) as warehouse:
         metrics = weekly_metrics(warehouse, load_plan(settings.plan_file))

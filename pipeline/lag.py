@@ -102,7 +102,9 @@ class WorkerExited(RuntimeError):
 
 
 def wait_until_caught_up(
-    lag: GroupLag,
+    bootstrap: str,
+    group: str,
+    kafka: Kafka,
     topics: list[str],
     *,
     at_least: int = 0,
@@ -114,18 +116,22 @@ def wait_until_caught_up(
     """Wait until the group has committed every message of `topics` (and at least
     `at_least` of them), seen twice in a row; return the committed total. `alive` says
     whether the consumer is still running; `progress(committed, end)` is called each poll."""
-    deadline = time.monotonic() + timeout
-    previous = None
-    while time.monotonic() < deadline:
-        if not alive():
-            raise WorkerExited("the worker stopped before it caught up")
-        committed, end = lag.positions(topics)
-        done, total = sum(committed.values()), sum(end.values())
-        if progress is not None:
-            progress(done, total)
-        state = (done, total)
-        if done >= total and done >= at_least and state == previous:
-            return done
-        previous = state if done >= total and done >= at_least else None
-        time.sleep(poll)
-    raise TimeoutError(f"the consumer group did not catch up within {timeout:.0f} s")
+    lag = GroupLag(bootstrap, group, kafka)
+    try:
+        deadline = time.monotonic() + timeout
+        previous = None
+        while time.monotonic() < deadline:
+            if not alive():
+                raise WorkerExited("the worker stopped before it caught up")
+            committed, end = lag.positions(topics)
+            done, total = sum(committed.values()), sum(end.values())
+            if progress is not None:
+                progress(done, total)
+            state = (done, total)
+            if done >= total and done >= at_least and state == previous:
+                return done
+            previous = state if done >= total and done >= at_least else None
+            time.sleep(poll)
+        raise TimeoutError(f"the consumer group did not catch up within {timeout:.0f} s")
+    finally:
+        lag.close()

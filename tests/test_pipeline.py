@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from pipeline.broker import BufferedProducer, EmbeddedBroker, create_topics
-from pipeline.lag import GroupLag, wait_until_caught_up
+from pipeline.lag import wait_until_caught_up
 from pipeline.model import Source
 from pipeline.plan import load_plan
 from pipeline.report import weekly_metrics
@@ -83,18 +83,16 @@ def catch_up(
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
     settings = Settings()
-    lag = GroupLag(bootstrap, group, settings.kafka)
-    try:
-        wait_until_caught_up(
-            lag,
-            [*settings.topics.inputs(), settings.topics.enrollments],
-            at_least=at_least,
-            timeout=420,
-            alive=alive,
-            progress=progress,
-        )
-    finally:
-        lag.close()
+    wait_until_caught_up(
+        bootstrap,
+        group,
+        settings.kafka,
+        [*settings.topics.inputs(), settings.topics.enrollments],
+        at_least=at_least,
+        timeout=420,
+        alive=alive,
+        progress=progress,
+    )
 
 
 def run_worker(bootstrap: str, warehouse: Path, at_least: int, **env: str) -> None:
