@@ -7,7 +7,6 @@ compare key by key.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import date
 from typing import Any
 
@@ -34,9 +33,6 @@ def weekly_counts(warehouse: Warehouse) -> dict[date, WeekCounts]:
             high_risk_passwordless=high_risk_passwordless,
             users_signed_in=signed_in,
             users_on_passwordless=on_pwdless,
-            sign_ins=Counter(),
-            passwordless=Counter(),
-            tickets=Counter(),
         )
     for start, source, sign_ins, passwordless in warehouse.query(
         "SELECT week_start, source, sign_ins, passwordless_sign_ins FROM weekly_sign_ins"

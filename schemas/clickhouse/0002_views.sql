@@ -58,14 +58,22 @@ ARRAY JOIN range(toUInt32(greatest(0, intDiv(dateDiff('day', p.start, toDate((
 ))), 7) + 1))) AS n;
 
 -- Active workforce of each week: roster users active on its Sunday.
-CREATE OR REPLACE VIEW weekly_workforce AS
+CREATE OR REPLACE VIEW weekly_roster AS
 SELECT
     w.week_start AS week_start,
-    countIf(r.active_from <= w.week_start + 6
-        AND (r.terminated_on IS NULL OR w.week_start + 6 < r.terminated_on)) AS active_workforce
+    r.user AS user,
+    if(r.department = '', 'unknown', toString(r.department)) AS department
 FROM plan_weeks AS w
-CROSS JOIN (SELECT active_from, terminated_on FROM roster FINAL) AS r
-GROUP BY w.week_start;
+CROSS JOIN (SELECT user, department, active_from, terminated_on FROM roster FINAL) AS r
+WHERE r.active_from <= w.week_start + 6
+    AND (r.terminated_on IS NULL OR w.week_start + 6 < r.terminated_on);
+
+-- Active workforce of each week (0 for a week nobody was active).
+CREATE OR REPLACE VIEW weekly_workforce AS
+SELECT w.week_start AS week_start, a.active_workforce AS active_workforce
+FROM plan_weeks AS w
+LEFT JOIN (SELECT week_start, count() AS active_workforce FROM weekly_roster GROUP BY week_start)
+    AS a ON a.week_start = w.week_start;
 
 -- Each (user, factor) registration state change; a removal without a method (Okta
 -- "reset all factors") removes every factor the user had.
@@ -97,14 +105,7 @@ FROM
     WHERE c.time < toDateTime64(w.week_start + 7, 6, 'UTC')
     GROUP BY w.week_start, c.user, c.method
 ) AS states
-INNER JOIN
-(
-    SELECT w.week_start AS week_start, r.user AS user
-    FROM plan_weeks AS w
-    CROSS JOIN (SELECT user, active_from, terminated_on FROM roster FINAL) AS r
-    WHERE r.active_from <= w.week_start + 6
-        AND (r.terminated_on IS NULL OR w.week_start + 6 < r.terminated_on)
-) AS active USING (week_start, user)
+INNER JOIN (SELECT week_start, user FROM weekly_roster) AS active USING (week_start, user)
 GROUP BY week_start;
 
 -- Successful sign-ins per week and owning IdP.

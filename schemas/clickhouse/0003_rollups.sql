@@ -222,19 +222,7 @@ WITH
     headcount AS
     (
         SELECT week_start, department, count() AS active_workforce
-        FROM
-        (
-            SELECT w.week_start AS week_start, r.department AS user_department
-            FROM plan_weeks AS w
-            CROSS JOIN
-            (
-                SELECT if(department = '', 'unknown', toString(department)) AS department,
-                    active_from, terminated_on
-                FROM roster FINAL
-            ) AS r
-            WHERE r.active_from <= w.week_start + 6
-                AND (r.terminated_on IS NULL OR w.week_start + 6 < r.terminated_on)
-        )
+        FROM (SELECT week_start, department AS user_department FROM weekly_roster)
         ARRAY JOIN [user_department, 'all'] AS department
         GROUP BY week_start, department
     ),
