@@ -53,6 +53,10 @@ PHISHING_INCIDENT_WEEK = 17
 MNA_WEEK = 20
 MNA_DEPARTMENT = "Acquired: Northwind"
 
+# Unrelated issues the classifier cannot place: weekly tickets per 1,000 users.
+OTHER_TRICKLE_PER_1000 = 0.3
+# The phase from which the no-runbook scenario appears (SimulationConfig.no_runbook_growth).
+NO_RUNBOOK_PHASE = 3
 # Weekly ticket hazard per 1,000 users of the population each applies to.
 TICKET_RATES_PER_1000: dict[Scenario, float] = {
     Scenario.LOST_DEVICE: 2.0,
@@ -84,6 +88,11 @@ class SimulationConfig:
     )
     duo_fronted_share: float = 0.3  # of Okta users, Duo is their MFA in front of Okta
     sign_in_failure_rate: float = 0.03
+    # Passkeys inside remote-desktop (VDI/RDP) sessions: the fallback nobody wrote a runbook
+    # for. From phase 3 (passwordless by default) it hits enrolled users at 1 ticket per 1,000
+    # a week, multiplied by this factor every week after, as more work moves onto passkeys:
+    # the rise the helpdesk alert must catch. 0 leaves only the steady trickle of `other`.
+    no_runbook_growth: float = 1.15
     ticket_systems: dict[str, float] = field(
         default_factory=lambda: {"servicenow": 0.65, "jira": 0.35}
     )
@@ -314,9 +323,11 @@ class Simulation:
         each scenario's weekly rate per 1,000 users applies to the users it can hit."""
         method = user.passwordless_method
         enrolled = user.has_passwordless()
-        # The fallback nobody wrote a runbook for (passkeys inside remote-desktop sessions)
-        # grows with adoption and time; plus a steady trickle of unrelated issues.
-        rates = {Scenario.OTHER: (0.5 + 0.25 * week) if enrolled else 0.3}
+        rates = {Scenario.OTHER: OTHER_TRICKLE_PER_1000}
+        growth = self.config.no_runbook_growth
+        if enrolled and growth > 0 and phase >= NO_RUNBOOK_PHASE:
+            weeks_in = week - self.plan.phases[NO_RUNBOOK_PHASE - 1].weeks[0]
+            rates[Scenario.OTHER] += growth**weeks_in
         exposure = {
             Scenario.LOST_DEVICE: enrolled and method in PLATFORM_BOUND,
             Scenario.LOST_SECURITY_KEY: enrolled and method is Method.SECURITY_KEY,

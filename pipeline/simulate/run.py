@@ -42,6 +42,7 @@ def simulate(
     kafka: str | None = None,
     idp_mix: dict[Source, float] | None = None,
     duo_fronted_share: float | None = None,
+    no_runbook_growth: float | None = None,
 ) -> str:
     """Simulate a rollout; return a short summary for a person."""
     settings = Settings()
@@ -51,6 +52,8 @@ def simulate(
         config = replace(config, idp_mix=idp_mix)
     if duo_fronted_share is not None:
         config = replace(config, duo_fronted_share=duo_fronted_share)
+    if no_runbook_growth is not None:
+        config = replace(config, no_runbook_growth=no_runbook_growth)
     started = time.perf_counter()
     workforce = build_workforce(random.Random(seed), config, plan)
     write_roster(out, workforce)
