@@ -18,10 +18,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from warehouse_fill import fill
 
-from pipeline.aggregate.batch import RawMessage, build_batch
 from pipeline.plan import load_plan
-from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
 from pipeline.sinks.warehouse import MIGRATIONS, Warehouse
 
@@ -47,8 +46,6 @@ def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     out.mkdir()
     simulate(users=USERS, weeks=WEEKS, seed=SEED, out=out)
     truth = json.loads((out / "truth.json").read_text())
-    settings = Settings()
-    topics = settings.topics
     # The embedded engine serves one data directory per process: the empty-warehouse answers
     # are taken on this one before it is filled.
     warehouse = Warehouse(f"chdb://{base / 'wh'}")
@@ -57,23 +54,7 @@ def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
         empty_answers = {"migrated": _answers(warehouse)}
         warehouse.load_plan(load_plan())
         empty_answers["plan loaded"] = _answers(warehouse)
-        files = {
-            "okta": topics.okta,
-            "entra": topics.entra,
-            "ping": topics.ping,
-            "duo": topics.duo,
-            "tickets": topics.tickets,
-            "roster": topics.roster,
-        }
-        for name, topic in files.items():
-            lines = (out / f"{name}.ndjson").read_bytes().splitlines()
-            for start in range(0, len(lines), 5000):
-                messages = [
-                    RawMessage(topic, 0, start + i, None, line)
-                    for i, line in enumerate(lines[start : start + 5000])
-                ]
-                batch = build_batch(messages, topics.source_of(), settings.duo_fronted_apps)
-                warehouse.write(batch)
+        fill(warehouse, out)
         weeks = {date.fromisoformat(week["start"]): week for week in truth["weeks"]}
         yield Rollout(warehouse, weeks, empty_answers)
     finally:  # the engine holds one directory per process: the next module opens its own

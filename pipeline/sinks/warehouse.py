@@ -169,6 +169,16 @@ class Warehouse:
         result = self.client.query(sql, parameters=parameters)
         return list(result.column_names), result.result_rows
 
+    def query_types(self, sql: str) -> tuple[list[str], list[str], list[tuple]]:
+        """Column names, ClickHouse type names and rows (types are known for no rows too)."""
+        result = self.client.query(sql)
+        if result.column_names:
+            types = [kind.name for kind in result.column_types]
+            return list(result.column_names), types, result.result_rows
+        # An empty answer carries no columns here: ClickHouse describes the query instead.
+        described = self.client.query(f"DESCRIBE ({sql})").result_rows
+        return [row[0] for row in described], [row[1] for row in described], []
+
     def close(self) -> None:
         self.client.close()
 

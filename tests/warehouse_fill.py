@@ -1,0 +1,41 @@
+"""Fill a warehouse from a simulator's output through `build_batch`, as the worker writes it,
+without Kafka: for tests of the SQL that reads the warehouse (rollups, Grafana panels)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pipeline.aggregate.batch import RawMessage, build_batch
+from pipeline.settings import Settings
+from pipeline.sinks.warehouse import Warehouse
+
+FILES = ("okta", "entra", "ping", "duo", "tickets", "roster")
+BATCH = 5000
+
+
+def fill(
+    warehouse: Warehouse,
+    simulation: Path,
+    names: Sequence[str] = FILES,
+    extra: dict[str, Iterable[bytes]] | None = None,
+) -> None:
+    """Write the simulation's files `names` (and `extra` lines per file name) as the worker
+    would, each file as partition 0 of its raw topic."""
+    for name in names:
+        lines = (simulation / f"{name}.ndjson").read_bytes().splitlines()
+        fill_lines(warehouse, name, lines + list((extra or {}).get(name, ())))
+
+
+def fill_lines(warehouse: Warehouse, name: str, lines: Sequence[bytes], partition: int = 0) -> None:
+    """Write raw lines of one source (a file name of FILES) as offsets 0… of `partition`:
+    a batch's dedup token is its offsets, so lines added later go to another partition."""
+    settings = Settings()
+    topics = settings.topics
+    topic = getattr(topics, name)
+    for start in range(0, len(lines), BATCH):
+        messages = [
+            RawMessage(topic, partition, start + i, None, line)
+            for i, line in enumerate(lines[start : start + BATCH])
+        ]
+        warehouse.write(build_batch(messages, topics.source_of(), settings.duo_fronted_apps))
