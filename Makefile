@@ -25,6 +25,7 @@ lint: setup
 	$(BIN)/ruff check pipeline tests
 	$(BIN)/ruff format --check pipeline tests
 	$(BIN)/pipeline schemas --check
+	$(BIN)/pipeline grafana render --check
 
 bench: setup
 	$(BIN)/python -m pipeline.bench

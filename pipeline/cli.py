@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -70,6 +71,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="share of Okta users with Duo as the MFA in front of Okta",
     )
     simulate.add_argument(
+        "--no-runbook-growth",
+        type=float,
+        default=None,
+        metavar="1.15",
+        help="weekly growth factor of the scenario no runbook covers (passkeys in VDI/RDP "
+        "sessions), from phase 3; 0 simulates a rollout without it",
+    )
+    simulate.add_argument(
         "--kafka", metavar="BOOTSTRAP", default=None, help="produce to the raw topics instead"
     )
     simulate.set_defaults(handler=_simulate)
@@ -105,7 +114,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "parameters: --param user=ana@example.com with {user:String} in the query.",
     )
     sql.add_argument("query")
-    sql.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    sql.add_argument("--param", action="append", default=[], type=_name_value, metavar="NAME=VALUE")
     sql.add_argument("--format", choices=["table", "json"], default="table")
     sql.set_defaults(handler=_sql)
 
@@ -115,6 +124,53 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     metrics.add_argument("--format", choices=["table", "json"], default="table")
     metrics.set_defaults(handler=_metrics)
+
+    grafana = commands.add_parser(
+        "grafana",
+        help="dashboards, provisioning and alert rules: render, check, push",
+        description="Grafana as code (pipeline/grafana/, files in grafana/).",
+    ).add_subparsers(dest="grafana_command", required=True)
+    render = grafana.add_parser(
+        "render", help="write grafana/ (dashboards JSON, provisioning YAML) from the code"
+    )
+    render.add_argument(
+        "--check", action="store_true", help="exit 1 if the files differ from the code"
+    )
+    render.set_defaults(handler=_grafana_render)
+    check = grafana.add_parser(
+        "check",
+        help="run every panel's and alert rule's SQL against the warehouse",
+        description="Expand each query's macros and variables as Grafana and the ClickHouse "
+        "plugin do, for the last 30 days of data (or --from/--to), run it against "
+        "PIPELINE_CLICKHOUSE_DSN, print one line per query with its row count. Exit 1 if a "
+        "query fails or a panel gets an answer of the wrong shape.",
+    )
+    check.add_argument("--from", dest="start", type=_utc, metavar="ISO-TIME")
+    check.add_argument("--to", dest="end", type=_utc, metavar="ISO-TIME")
+    check.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        type=_name_value,
+        metavar="NAME=VALUE",
+        help="a template variable's value (default: source=all, department=all)",
+    )
+    check.set_defaults(handler=_grafana_check)
+    push = grafana.add_parser(
+        "push",
+        help="create or update the folder, datasource, dashboards and alert rules in a Grafana",
+        description="Idempotent, through Grafana's HTTP API (grafana-client). The datasource "
+        "gets PIPELINE_GRAFANA_CLICKHOUSE_* (host, port, protocol, secure, database, user, "
+        "password).",
+    )
+    push.add_argument("--url", default=None, help="default: PIPELINE_GRAFANA_URL")
+    push.add_argument(
+        "--token",
+        default=None,
+        help="service account token; prefer PIPELINE_GRAFANA_TOKEN (the command line is "
+        "visible to other users of the machine)",
+    )
+    push.set_defaults(handler=_grafana_push)
 
     schemas = commands.add_parser(
         "schemas", help="write the event JSON Schemas (schemas/events/) from the models"
@@ -167,6 +223,7 @@ def _simulate(args: argparse.Namespace) -> int:
             kafka=args.kafka,
             idp_mix=args.idp_mix,
             duo_fronted_share=args.duo_fronted,
+            no_runbook_growth=args.no_runbook_growth,
         )
     except ValueError as exc:
         print(f"pipeline simulate: {exc}", file=sys.stderr)
@@ -211,13 +268,7 @@ def _sql(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
     from pipeline.sinks.warehouse import Warehouse
 
-    parameters = {}
-    for pair in args.param:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            print(f"pipeline sql: --param wants NAME=VALUE, not {pair!r}", file=sys.stderr)
-            return 2
-        parameters[name] = value
+    parameters = dict(args.param)
 
     def run() -> int:
         with Warehouse(Settings().clickhouse_dsn) as warehouse:
@@ -252,6 +303,81 @@ def _metrics(args: argparse.Namespace) -> int:
         return 0
 
     return _warehouse_errors(report)
+
+
+def _grafana_render(args: argparse.Namespace) -> int:
+    from pipeline.grafana import provisioning
+
+    if args.check:
+        stale = provisioning.out_of_date()
+        for path in stale:
+            print(f"out of date: {path} (run `pipeline grafana render`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in provisioning.write():
+        print(f"wrote {path}")
+    return 0
+
+
+def _grafana_check(args: argparse.Namespace) -> int:
+    from pipeline.grafana import check, provisioning
+    from pipeline.grafana.alerts import rule_groups
+    from pipeline.grafana.dashboards import dashboards
+    from pipeline.settings import Settings
+    from pipeline.sinks.warehouse import Warehouse
+
+    variables = dict(args.var)
+    stale = provisioning.out_of_date()
+    if stale:
+        print(f"note: {len(stale)} file(s) under grafana/ differ from the code", file=sys.stderr)
+
+    def run() -> int:
+        with Warehouse(Settings().clickhouse_dsn) as warehouse:
+            end = args.end or check.data_end(warehouse)
+            start = args.start or end - timedelta(days=30)
+            print(f"time range {start.isoformat()} .. {end.isoformat()}")
+            found = check.queries(dashboards(), rule_groups())
+            outcomes = check.run(warehouse, found, start=start, end=end, variables=variables)
+        for outcome in outcomes:
+            print(outcome.line())
+        failed = sum(not outcome.ok for outcome in outcomes)
+        print(f"{len(outcomes) - failed} of {len(outcomes)} queries ok")
+        return 1 if failed else 0
+
+    return _warehouse_errors(run)
+
+
+def _grafana_push(args: argparse.Namespace) -> int:
+    from grafana_client import GrafanaApi
+
+    from pipeline.grafana.provisioning import bundle
+    from pipeline.grafana.push import GrafanaPushError, push
+    from pipeline.settings import Settings
+
+    settings = Settings().grafana
+    token = args.token or (settings.token.get_secret_value() if settings.token else None)
+    if not token:
+        print("pipeline grafana push: no token: set PIPELINE_GRAFANA_TOKEN", file=sys.stderr)
+        return 2
+    api = GrafanaApi.from_url(args.url or settings.url, credential=token)
+    try:
+        for line in push(api, bundle(settings)):
+            print(line)
+    except GrafanaPushError as exc:
+        print(f"pipeline grafana push: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _name_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"wants NAME=VALUE, not {text!r}")
+    return name, value
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _warehouse_errors(work: Callable[[], int]) -> int:

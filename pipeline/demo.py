@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from pipeline.grafana import check as grafana_check
+from pipeline.grafana.alerts import rule_groups
+from pipeline.grafana.dashboards import dashboards
 from pipeline.lag import wait_until_caught_up
 from pipeline.plan import load_plan
 from pipeline.report import phase_gates, weekly_metrics
@@ -103,6 +107,13 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
         metrics = weekly_metrics(warehouse, load_plan(settings.plan_file))
         gates = phase_gates(warehouse)
         dead = warehouse.query("SELECT count() FROM dead_letters FINAL")[0][0]
+        end = grafana_check.data_end(warehouse)
+        panels = grafana_check.run(
+            warehouse,
+            grafana_check.queries(dashboards(), rule_groups()),
+            start=end - timedelta(days=30),
+            end=end,
+        )
     truth = orjson.loads((out / "truth.json").read_bytes())
     same = sum(
         ours == theirs for ours, theirs in zip(metrics["weeks"], truth["weeks"], strict=False)
@@ -119,10 +130,22 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
         f"weeks equal, key by key. Dead letters: {dead:,}. "
         f"Total {time.perf_counter() - started:.0f} s."
     )
+    failed = [outcome for outcome in panels if not outcome.ok]
+    print(
+        f"Grafana: {len(panels) - len(failed)} of {len(panels)} panel, variable and alert "
+        "queries ran on the last 30 days of data (`pipeline grafana check`)."
+    )
+    for outcome in failed:
+        print("  " + outcome.line())
+    for outcome in panels:
+        # rules on wall-clock freshness have no data at the simulation's end: not shown
+        if outcome.firing and any(series.labels for series in outcome.firing):
+            print(f"  {outcome.line().removeprefix('ok').strip()}")
     print(f"The warehouse is {location}. Query it (with no worker running):")
     print('  pipeline sql "SELECT * FROM weekly_metrics ORDER BY week_start"')
     print("  pipeline metrics --format json")
-    return 0 if same == len(truth["weeks"]) == len(metrics["weeks"]) else 1
+    print("  pipeline grafana check --var department=Engineering")
+    return 0 if same == len(truth["weeks"]) == len(metrics["weeks"]) and not failed else 1
 
 
 class _Progress:

@@ -100,6 +100,25 @@ class Kafka(BaseSettings):
         return options
 
 
+class Grafana(BaseSettings):
+    """The Grafana to push to, and how its ClickHouse datasource reaches the warehouse.
+    The provisioning files read the same variables from Grafana's own environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_GRAFANA_", extra="ignore")
+
+    url: str = Field(default="http://localhost:3000", description="Grafana's base URL")
+    token: SecretStr | None = Field(
+        default=None, description="service account token (Editor, or Admin for datasources)"
+    )
+    clickhouse_host: str = Field(default="localhost", description="as Grafana reaches it")
+    clickhouse_port: int = 8123
+    clickhouse_protocol: Literal["http", "native"] = "http"
+    clickhouse_secure: bool = False
+    clickhouse_database: str = "default"
+    clickhouse_user: str = Field(default="grafana_reader", description="a read-only user")
+    clickhouse_password: SecretStr = SecretStr("")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", extra="ignore")
 
@@ -130,3 +149,4 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     topics: Topics = Field(default_factory=Topics)
     kafka: Kafka = Field(default_factory=Kafka)
+    grafana: Grafana = Field(default_factory=Grafana)

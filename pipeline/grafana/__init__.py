@@ -1,0 +1,1 @@
+"""Grafana as code: dashboards, provisioning, alert rules, push and check."""

@@ -1,0 +1,606 @@
+"""The four dashboards, built with the Grafana Foundation SDK (Grafana 11.6 line).
+
+Every panel reads the views of schemas/clickhouse through the ClickHouse datasource, with
+the plugin's macros for the dashboard's time range. Two template variables filter them:
+`source` (the owning IdP) and `department`. Their value `all` matches the rollup views'
+total rows ("all" convention, 0003_rollups.sql), and raw views are filtered to match.
+"As of" a panel means the latest rollout day inside the time range.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import barchart, stat, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DynamicConfigValue,
+    VariableOption,
+    VariableRefresh,
+    VariableSort,
+)
+
+from pipeline.grafana.alerts import TICKET_RATE_RISING_SQL
+from pipeline.grafana.datasource import DATASOURCE, DATASOURCE_UID, SQL
+
+SOURCE = "${source:sqlstring}"
+DEPARTMENT = "${department:sqlstring}"
+# Rows of a rollup view at the chosen source and department (or their 'all' totals).
+DIMENSIONS = f"source = {SOURCE} AND department = {DEPARTMENT}"
+# The same filter on a view without 'all' rows (sign_ins and the like).
+RAW_DIMENSIONS = (
+    f"({SOURCE} = 'all' OR source = {SOURCE})"
+    f" AND ({DEPARTMENT} = 'all' OR department = {DEPARTMENT})"
+)
+# active_use_* hold a source and department total only per risk tier: sum the tiers then.
+ACTIVE_USE_DIMENSIONS = (
+    f"{DIMENSIONS} AND (risk_tier = 'all' OR ({SOURCE} != 'all' AND {DEPARTMENT} != 'all'))"
+)
+LATEST_DAY = "(SELECT max(day) FROM rollout_days WHERE $__dateFilter(day))"
+PHASE_4_START = "(SELECT toDateTime(start) FROM plan_phases FINAL WHERE phase = 4)"
+PERCENT = "percentunit"
+PER_1000 = "none"
+TAGS = ["passwordless", "generated"]
+TIME_RANGE = ("now-90d", "now")
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    """Every dashboard's JSON model by file name (without .json)."""
+    built = {
+        "rollout-overview": _overview(),
+        "active-use": _active_use(),
+        "helpdesk": _helpdesk(),
+        "pipeline-health": _pipeline_health(),
+    }
+    encoder = JSONEncoder(sort_keys=True)
+    return {name: json.loads(encoder.encode(board.build())) for name, board in built.items()}
+
+
+# -- the dashboards -------------------------------------------------------------------------
+
+
+def _overview() -> dash.Dashboard:
+    board = _dashboard(
+        "passwordless-overview",
+        "Passwordless rollout: overview",
+        "The three rollout metrics as of the latest day in the time range, their trend, and "
+        "the rollout plan's phase targets and gates.",
+    )
+    board.with_row(dash.Row("Now"))
+    board.with_panel(
+        _stat(
+            "Current phase",
+            "SELECT concat('Phase ', toString(phase), ': ', name) AS phase,\n"
+            "    days_left AS `days left`\n"
+            f"FROM phase_days WHERE day = {LATEST_DAY}",
+            unit="none",
+            description="The plan's phase on the latest day in range, and the days left in it "
+            "(empty in the open-ended last phase).",
+            fields="/.*/",
+        ).span(6)
+    )
+    board.with_panel(
+        _stat(
+            "Enrollment rate",
+            "SELECT enrollment_rate\nFROM enrollment_daily\n"
+            f"WHERE department = {DEPARTMENT} AND idp = {SOURCE} AND day = {LATEST_DAY}",
+            unit=PERCENT,
+            target="enrollment_rate",
+            description="Active workforce with a passwordless factor registered at the end of "
+            "the day. Source filters by the user's home IdP.",
+        ).span(3)
+    )
+    board.with_panel(
+        _stat(
+            "Active-use rate (7 days)",
+            "SELECT if(sum(sign_ins_7d) = 0, NULL, sum(passwordless_7d) / sum(sign_ins_7d))\n"
+            "    AS active_use_rate_7d\n"
+            f"FROM active_use_trailing\nWHERE {ACTIVE_USE_DIMENSIONS} AND day = {LATEST_DAY}",
+            unit=PERCENT,
+            target="active_use_rate",
+            description="Share of successful sign-ins in the last 7 days that were passwordless.",
+        ).span(3)
+    )
+    board.with_panel(
+        _stat(
+            "Users on passwordless (7 days)",
+            "SELECT on_passwordless_rate_7d\nFROM on_passwordless_daily\n"
+            f"WHERE {DIMENSIONS} AND day = {LATEST_DAY}",
+            unit=PERCENT,
+            target="on_passwordless_rate",
+            description="Users who signed in in the last 7 days with every sign-in passwordless.",
+        ).span(4)
+    )
+    board.with_panel(
+        _stat(
+            "High-risk active use (7 days)",
+            "SELECT if(count() = 0, NULL, countIf(passwordless) / count())"
+            " AS high_risk_active_use_rate\n"
+            "FROM sign_ins\n"
+            f"WHERE success AND risk_tier = 'high_risk' AND {RAW_DIMENSIONS}\n"
+            f"    AND toDate(time) BETWEEN {LATEST_DAY} - 6 AND {LATEST_DAY}",
+            unit=PERCENT,
+            target="high_risk_active_use_rate",
+            description="Share of successful sign-ins into high-risk apps that were passwordless.",
+        ).span(4)
+    )
+    board.with_panel(
+        _stat(
+            "Tickets per 1,000 users (28 days)",
+            "SELECT tickets_per_1000_28d\nFROM ticket_rate_trailing_28d\n"
+            f"WHERE scenario = 'all' AND department = {DEPARTMENT} AND day = {LATEST_DAY}",
+            unit=PER_1000,
+            description="Helpdesk tickets opened in the last 28 days per 1,000 active users "
+            "(tickets have no source: the source filter does not apply).",
+        ).span(4)
+    )
+    board.with_row(dash.Row("Trend against the plan's targets"))
+    board.with_panel(
+        _against_target(
+            "Enrollment rate",
+            "SELECT toDateTime(day) AS time, enrollment_rate AS value\nFROM enrollment_daily\n"
+            f"WHERE department = {DEPARTMENT} AND idp = {SOURCE} AND $__dateFilter(day)",
+            "enrollment_rate",
+        )
+    )
+    board.with_panel(
+        _against_target(
+            "Active-use rate (7 days)",
+            "SELECT toDateTime(day) AS time,\n"
+            "    if(sum(sign_ins_7d) = 0, NULL, sum(passwordless_7d) / sum(sign_ins_7d)) AS value\n"
+            f"FROM active_use_trailing\nWHERE {ACTIVE_USE_DIMENSIONS} AND $__dateFilter(day)\n"
+            "GROUP BY day",
+            "active_use_rate",
+        )
+    )
+    board.with_panel(
+        _against_target(
+            "Users on passwordless (7 days)",
+            "SELECT toDateTime(day) AS time, on_passwordless_rate_7d AS value\n"
+            f"FROM on_passwordless_daily\nWHERE {DIMENSIONS} AND $__dateFilter(day)",
+            "on_passwordless_rate",
+        )
+    )
+    board.with_panel(
+        _against_target(
+            "High-risk active use (daily)",
+            "SELECT day AS time, value FROM (\n"
+            "    SELECT toStartOfDay(time) AS day, countIf(passwordless) / count() AS value\n"
+            "    FROM sign_ins\n"
+            f"    WHERE success AND risk_tier = 'high_risk' AND {RAW_DIMENSIONS}\n"
+            "        AND $__timeFilter(time)\n    GROUP BY day)",
+            "high_risk_active_use_rate",
+        )
+    )
+    board.with_panel(
+        _timeseries(
+            "Tickets per 1,000 users (28 days) over time",
+            "SELECT toDateTime(day) AS time, tickets_per_1000_28d AS `tickets per 1,000`\n"
+            "FROM ticket_rate_trailing_28d\n"
+            f"WHERE scenario = 'all' AND department = {DEPARTMENT} AND $__dateFilter(day)\n"
+            "ORDER BY time",
+            unit=PER_1000,
+            description="The plan sets no ticket target; the Helpdesk dashboard breaks this down.",
+        ).span(24)
+    )
+    board.with_row(dash.Row("Phase gates"))
+    board.with_panel(
+        _table(
+            "Phase gates",
+            "SELECT phase, rollout_week AS `gate week`, metric, target, actual, passed\n"
+            "FROM phase_gates\n"
+            "WHERE (phase, week_start) IN (\n"
+            "    SELECT phase, max(week_start) FROM phase_gates\n"
+            "    WHERE $__dateFilter(week_start) GROUP BY phase)\n"
+            "ORDER BY phase, metric",
+            description="Each phase's targets against its last week in range (the current week "
+            "for the phase in progress). Whole workforce: the filters do not apply.",
+        )
+        .override_by_name(
+            "passed",
+            [
+                DynamicConfigValue(
+                    "mappings",
+                    [
+                        {
+                            "type": "value",
+                            "options": {
+                                "true": {"text": "passed", "color": "green", "index": 0},
+                                "false": {"text": "not met", "color": "red", "index": 1},
+                            },
+                        }
+                    ],
+                ),
+                DynamicConfigValue("custom.cellOptions", {"type": "color-background"}),
+            ],
+        )
+        .span(24)
+    )
+    return board
+
+
+def _active_use() -> dash.Dashboard:
+    board = _dashboard(
+        "passwordless-active-use",
+        "Passwordless rollout: active use",
+        "Which sign-ins are passwordless: by source, department, method pattern and app risk "
+        "tier; password paths into high-risk apps after phase 4; enrolled users who still "
+        "type passwords.",
+    )
+    daily = (
+        "SELECT toStartOfDay(time) AS day, {key},\n"
+        "    countIf(passwordless) / count() AS `active-use rate`\n"
+        "FROM sign_ins\n"
+        "WHERE success AND $__timeFilter(time) AND {where}\n"
+        "GROUP BY day, {group}\nORDER BY day"
+    )
+    by = {  # series column: (its expression, the filter on the other dimensions)
+        "source": (
+            "toString(source) AS source",
+            f"({DEPARTMENT} = 'all' OR department = {DEPARTMENT})",
+        ),
+        "department": ("department", f"({SOURCE} = 'all' OR source = {SOURCE})"),
+        "risk_tier": ("risk_tier", RAW_DIMENSIONS),
+    }
+    for column, (key, where) in by.items():
+        board.with_panel(
+            _timeseries(
+                f"Active-use rate by {column.replace('_', ' ')} (daily)",
+                daily.format(key=key, where=where, group=column),
+                unit=PERCENT,
+                series_by=column,
+            ).span(12)
+        )
+    board.with_panel(
+        barchart.Panel()
+        .title("Sign-ins by method pattern")
+        .description("The factors each successful sign-in used, in the time range.")
+        .datasource(DATASOURCE)
+        .with_target(
+            SQL(
+                "SELECT if(empty(factors), 'none', arrayStringConcat(factors, ' + ')) AS pattern,\n"
+                "    countIf(passwordless) AS passwordless_sign_ins,\n"
+                "    countIf(NOT passwordless) AS other_sign_ins\n"
+                "FROM sign_ins\n"
+                f"WHERE success AND $__timeFilter(time) AND {RAW_DIMENSIONS}\n"
+                "GROUP BY pattern\nORDER BY passwordless_sign_ins + other_sign_ins DESC\nLIMIT 15"
+            )
+        )
+        .orientation(common.VizOrientation.HORIZONTAL)
+        .stacking(common.StackingMode.NORMAL)
+        .height(8)
+        .span(12)
+    )
+    board.with_panel(
+        _table(
+            "High-risk paths after phase 4",
+            "SELECT app, toString(source) AS source,\n"
+            "    if(empty(factors), 'none', arrayStringConcat(factors, ' + ')) AS pattern,\n"
+            "    count() AS attempts, countIf(success) AS succeeded, max(time) AS last_seen\n"
+            "FROM sign_ins\n"
+            f"WHERE risk_tier = 'high_risk' AND NOT passwordless AND time >= {PHASE_4_START}\n"
+            f"    AND $__timeFilter(time) AND {RAW_DIMENSIONS}\n"
+            "GROUP BY app, source, pattern\nORDER BY succeeded DESC, attempts DESC",
+            description="Sign-ins into high-risk apps that were not passwordless once phase 4 "
+            "made passwordless required there. Succeeded > 0 is a policy gap (alert rule "
+            "'Password sign-in into a high-risk app').",
+        ).span(24)
+    )
+    explore = (
+        "/explore?left="
+        '{"datasource":"' + DATASOURCE_UID + '","queries":[{"refId":"A",'
+        '"datasource":{"type":"grafana-clickhouse-datasource","uid":"' + DATASOURCE_UID + '"},'
+        '"editorType":"sql","format":1,"queryType":"table","rawSql":'
+        '"SELECT time, source, app, factors, passwordless, success FROM sign_ins '
+        "WHERE user = ${__data.fields.user:sqlstring} ORDER BY time DESC LIMIT 500"
+        '"}],"range":{"from":"now-30d","to":"now"}}'
+    )
+    board.with_panel(
+        _table(
+            "Enrolled, still typing passwords (last 7 days of data)",
+            "SELECT user, department, source, password_sign_ins_7d, last_password_sign_in,\n"
+            "    arrayStringConcat(enrolled_factors, ', ') AS enrolled_factors\n"
+            "FROM enrolled_still_using_passwords\n"
+            f"WHERE {RAW_DIMENSIONS}\n"
+            "ORDER BY password_sign_ins_7d DESC\nLIMIT 500",
+            description="Users with a passwordless factor who signed in without it. Click a "
+            "user for their sign-ins in Explore (ad-hoc SQL), or run `pipeline sql`.",
+        )
+        .data_links([dash.DashboardLink("Sign-ins of this user (SQL)").url(explore)])
+        .span(24)
+    )
+    return board
+
+
+def _helpdesk() -> dash.Dashboard:
+    board = _dashboard(
+        "passwordless-helpdesk",
+        "Passwordless rollout: helpdesk",
+        "Tickets per 1,000 active users by runbook scenario. `other` is what no runbook "
+        "covers: a rising `other` is a fallback nobody has written down yet.",
+    )
+    board.with_panel(
+        _timeseries(
+            "Tickets per 1,000 users by scenario (weekly)",
+            "SELECT toDateTime(week_start) AS week, scenario, tickets_per_1000\n"
+            "FROM ticket_rate_weekly\n"
+            f"WHERE scenario != 'all' AND department = {DEPARTMENT} AND $__dateFilter(week_start)\n"
+            "ORDER BY week, scenario",
+            unit=PER_1000,
+            bars=True,
+            series_by="scenario",
+        )
+        .override_by_name(
+            "other",
+            [DynamicConfigValue("color", {"mode": "fixed", "fixedColor": "red"})],
+        )
+        .span(24)
+    )
+    board.with_panel(
+        _timeseries(
+            "No runbook (`other`) against all tickets (28 days, per 1,000 users)",
+            "SELECT toDateTime(day) AS day, scenario, tickets_per_1000_28d\n"
+            "FROM ticket_rate_trailing_28d\n"
+            f"WHERE scenario IN ('all', 'other') AND department = {DEPARTMENT}\n"
+            "    AND $__dateFilter(day)\nORDER BY day, scenario",
+            unit=PER_1000,
+            series_by="scenario",
+        ).span(12)
+    )
+    board.with_panel(
+        _table(
+            "Scenarios rising (the alert rule's query, at the end of the range)",
+            TICKET_RATE_RISING_SQL,
+            description="Scenario tickets per 1,000 users in the 28 days up to the end of the "
+            "range against the 28 days before; `rise` is the ratio. The alert 'Ticket rate "
+            "rising' fires for a rise of 25% or more that is not chance.",
+        ).span(12)
+    )
+    board.with_panel(
+        _table(
+            "Tickets per 1,000 users by quarter",
+            "SELECT quarter_start, scenario, weeks, tickets, round(active_workforce) AS users,\n"
+            "    tickets_per_1000\nFROM ticket_rate_quarterly\n"
+            f"WHERE department = {DEPARTMENT}\n"
+            "    AND quarter_start <= toDate($__toTime)\n"
+            "    AND quarter_start + INTERVAL 3 MONTH > toDate($__fromTime)\n"
+            "ORDER BY quarter_start, scenario = 'all', scenario",
+            description="A quarter is the rollout weeks whose Monday falls in it, over their "
+            "mean active workforce.",
+        ).span(24)
+    )
+    return board
+
+
+def _pipeline_health() -> dash.Dashboard:
+    board = _dashboard(
+        "passwordless-pipeline-health",
+        "Passwordless rollout: pipeline health",
+        "Events per minute per source, dead letters, freshness and ingest delay. Consumer lag "
+        "in offsets lives in Kafka; here, delay is event time to write time.",
+    )
+    board.with_panel(
+        _timeseries(
+            "Events per minute by source",
+            "SELECT $__timeInterval(time) AS bucket, source,\n"
+            "    count() * 60 / $__interval_s AS `events per minute`\n"
+            "FROM arrivals\nWHERE $__timeFilter(time)\n"
+            "GROUP BY bucket, source\nORDER BY bucket",
+            unit="none",
+            description="Stored events by event time (sign-in steps, enrollments, tickets).",
+            series_by="source",
+        ).span(12)
+    )
+    board.with_panel(
+        _timeseries(
+            "Dead letters by source",
+            "SELECT $__timeInterval(received_at) AS bucket, source, count() AS `dead letters`\n"
+            "FROM dead_letters FINAL\nWHERE $__timeFilter(received_at)\n"
+            "GROUP BY bucket, source\nORDER BY bucket",
+            unit="none",
+            bars=True,
+            series_by="source",
+        ).span(12)
+    )
+    board.with_panel(
+        _table(
+            "Freshness by source",
+            "SELECT source, max(time) AS last_event, max(ingested_at) AS last_written,\n"
+            "    dateDiff('second', max(ingested_at), now64(3)) AS seconds_since_last_write,\n"
+            "    quantile(0.95)(dateDiff('second', time, ingested_at)) AS p95_delay_seconds\n"
+            "FROM arrivals\nWHERE $__timeFilter(time)\nGROUP BY source\nORDER BY source",
+            description="The stale-data alert fires when a source has written nothing for "
+            "30 minutes.",
+        ).span(12)
+    )
+    board.with_panel(
+        _timeseries(
+            "Ingest delay p95 by source (event time to written)",
+            "SELECT $__timeInterval(time) AS bucket, source,\n"
+            "    quantile(0.95)(dateDiff('second', time, ingested_at)) AS `p95 delay`\n"
+            "FROM arrivals\nWHERE $__timeFilter(time)\n"
+            "GROUP BY bucket, source\nORDER BY bucket",
+            unit="s",
+            series_by="source",
+        ).span(12)
+    )
+    board.with_panel(
+        _table(
+            "Latest dead letters",
+            "SELECT received_at, source, topic, partition, offset, reason,\n"
+            "    substring(raw, 1, 200) AS raw_start\n"
+            "FROM dead_letters FINAL\nWHERE $__timeFilter(received_at)\n"
+            "ORDER BY received_at DESC\nLIMIT 100",
+            description="The whole message stays on the dead-letter topic with its headers.",
+        ).span(24)
+    )
+    return board
+
+
+# -- building blocks ------------------------------------------------------------------------
+
+
+def _dashboard(uid: str, title: str, description: str) -> dash.Dashboard:
+    return (
+        dash.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(TAGS)
+        .editable()
+        .time(*TIME_RANGE)
+        .refresh("15m")
+        .timezone("utc")
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .with_variable(
+            dash.CustomVariable("source")
+            .label("Source (IdP)")
+            .values("all,okta,entra,ping,duo")
+            .current(VariableOption(selected=True, text="all", value="all"))
+        )
+        .with_variable(
+            dash.QueryVariable("department")
+            .label("Department")
+            .datasource(DATASOURCE)
+            .query(
+                SQL(
+                    "SELECT department FROM (\n"
+                    "    SELECT 'all' AS department, 0 AS rank\n"
+                    "    UNION ALL\n"
+                    "    SELECT DISTINCT if(department = '', 'unknown', toString(department)), 1\n"
+                    "    FROM roster FINAL)\n"
+                    "ORDER BY rank, department"
+                )
+                .build()
+                .to_json()
+            )
+            .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+            .sort(VariableSort.DISABLED)
+            .current(VariableOption(selected=True, text="all", value="all"))
+        )
+        .link(
+            dash.DashboardLink("Passwordless rollout")
+            .type("dashboards")
+            .tags(["passwordless"])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
+
+
+def _stat(
+    title: str,
+    sql: str,
+    *,
+    unit: str,
+    description: str,
+    target: str | None = None,
+    fields: str = "",
+) -> stat.Panel:
+    """A number as of the latest day in range; with `target`, shown beside the plan's target
+    for that metric that day (query TARGET; nothing when the day's phase sets none)."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(SQL(sql))
+        .unit(unit)
+        .height(5)
+        .reduce_options(
+            common_builders.ReduceDataOptions().calcs(["lastNotNull"]).fields(fields).values(False)
+        )
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .color_mode(common.BigValueColorMode.NONE)
+        .graph_mode(common.BigValueGraphMode.NONE)
+    )
+    if unit == PERCENT:
+        panel.decimals(1)
+    if target is not None:
+        panel.with_target(
+            SQL(
+                "SELECT target AS `phase target`\nFROM daily_targets\n"
+                f"WHERE metric = '{target}' AND day = {LATEST_DAY}",
+                ref_id="TARGET",
+            )
+        )
+    return panel
+
+
+def _timeseries(
+    title: str,
+    sql: str,
+    *,
+    unit: str,
+    description: str = "",
+    bars: bool = False,
+    series_by: str | None = None,
+) -> timeseries.Panel:
+    """A time series panel; `series_by` names the text column whose values are the series
+    (Grafana turns the long answer wide and labels each series with it)."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(SQL(sql, time_series=True))
+        .unit(unit)
+        .height(8)
+        .legend(
+            common_builders.VizLegendOptions()
+            .display_mode(common.LegendDisplayMode.LIST)
+            .placement(common.LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+        .span_nulls(False)
+    )
+    if unit == PERCENT:
+        panel.min(0).max(1)
+    if series_by is not None:
+        panel.display_name("${__field.labels." + series_by + "}")
+    if bars:
+        panel.draw_style(common.GraphDrawStyle.BARS).fill_opacity(80).stacking(
+            common_builders.StackingConfig().mode(common.StackingMode.NORMAL)
+        )
+    return panel
+
+
+def _against_target(name: str, actual_sql: str, metric: str) -> timeseries.Panel:
+    """The metric per day and, as a dashed step line, the plan's target for it that day
+    (gaps where the day's phase sets none)."""
+    sql = (
+        "SELECT time, series, value FROM (\n"
+        f"    SELECT time, '{name.lower()}' AS series, value FROM ({actual_sql})\n"
+        "    UNION ALL\n"
+        "    SELECT toDateTime(day) AS time, 'phase target' AS series, target AS value\n"
+        f"    FROM daily_targets WHERE metric = '{metric}' AND $__dateFilter(day))\n"
+        "ORDER BY time"
+    )
+    return (
+        _timeseries(f"{name} against the phase target", sql, unit=PERCENT, series_by="series")
+        .override_by_name(
+            "phase target",
+            [
+                DynamicConfigValue("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+                DynamicConfigValue("custom.lineInterpolation", "stepAfter"),
+                DynamicConfigValue("color", {"mode": "fixed", "fixedColor": "green"}),
+            ],
+        )
+        .span(12)
+    )
+
+
+def _table(title: str, sql: str, *, description: str = "") -> table.Panel:
+    return (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .with_target(SQL(sql))
+        .height(9)
+    )
