@@ -99,7 +99,10 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
 
     async def _ingest(events: list[EventT]) -> None:
         messages = [_raw_message(event) for event in events]
-        batch = build_batch(messages, sources, settings.duo_fronted_apps)
+        # Each partition's end as the consumer last fetched it: the lag at this write.
+        ends = await app.consumer.highwaters(*{event.message.tp for event in events})
+        end_offsets = {(tp.topic, tp.partition): end for tp, end in ends.items()}
+        batch = build_batch(messages, sources, settings.duo_fronted_apps, end_offsets)
         await _until_written(partial(warehouse.write, batch))
         sent = [
             await dead_letters.send(

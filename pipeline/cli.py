@@ -354,9 +354,12 @@ def _grafana_push(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
 
     settings = Settings().grafana
-    token = args.token or (settings.token.get_secret_value() if settings.token else None)
+    token = (args.token or (settings.token.get_secret_value() if settings.token else "")).strip()
     if not token:
         print("pipeline grafana push: no token: set PIPELINE_GRAFANA_TOKEN", file=sys.stderr)
+        return 2
+    if not token.isprintable():  # e.g. a secret file's inner newline: no header could carry it
+        print("pipeline grafana push: the token holds control characters", file=sys.stderr)
         return 2
     api = GrafanaApi.from_url(args.url or settings.url, credential=token)
     try:

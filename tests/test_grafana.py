@@ -36,7 +36,12 @@ from pipeline.sinks.warehouse import Warehouse
 
 USERS, WEEKS, SEED = 2000, 30, 1
 # Panels whose data is arrival time (now), not event time: read over the last day up to now.
-LIVE_PANELS = ("Dead letters by source", "Latest dead letters")
+LIVE_PANELS = (
+    "Events written per minute by source",
+    "Consumer lag by source",
+    "Dead letters by source",
+    "Latest dead letters",
+)
 MALFORMED = {
     "okta": [b'{"uuid": "truncated', b"\xff\xfe not utf-8"],
     "entra": [b'{"id": 7, "createdDateTime": []}'],
@@ -307,19 +312,18 @@ def test_the_ticket_rate_alert_fires_on_the_no_runbook_scenario(rollout: Rollout
 
 
 def test_the_stale_data_alert_fires_per_source_that_stopped(rollout: Rollout) -> None:
-    (written,) = rollout.warehouse.query("SELECT max(ingested_at) FROM arrivals")[0]
+    (written,) = rollout.warehouse.query("SELECT max(written_at) FROM ingest_batches")[0]
     written = written.replace(tzinfo=UTC)
     assert evaluate(rollout, "stale-data", written + timedelta(minutes=5)) == []
-    stale = evaluate(rollout, "stale-data", written + timedelta(minutes=45))
-    assert sorted(labels["source"] for labels in stale) == [
-        "duo",
-        "entra",
-        "okta",
-        "ping",
-        "tickets",
+    # the IdPs after 30 silent minutes; tickets, sparse, after a day; the roster never
+    idps = [{"source": s} for s in ("duo", "entra", "okta", "ping")]
+    assert evaluate(rollout, "stale-data", written + timedelta(minutes=45)) == idps
+    assert evaluate(rollout, "stale-data", written + timedelta(hours=25)) == [
+        *idps,
+        {"source": "tickets"},
     ]
-    # a day with nothing written at all: no data, which this rule treats as firing
-    assert evaluate(rollout, "stale-data", written + timedelta(days=2)) == [{}]
+    # a month with nothing written at all: no data, which this rule treats as firing
+    assert evaluate(rollout, "stale-data", written + timedelta(days=31)) == [{}]
 
 
 def test_the_high_risk_alert_fires_on_a_password_sign_in_after_phase_4(rollout: Rollout) -> None:

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -849,3 +852,26 @@ def test_rule_group_interval_in_seconds(interval: str | int, seconds: int) -> No
 
     assert body["interval"] == seconds
     assert (body["title"], body["folderUid"]) == (GROUP, FOLDER_UID)
+
+
+def test_a_token_with_a_newline_never_reaches_the_error(grafana: FakeGrafana) -> None:
+    """A token read from a secret file may end in a newline; the HTTP library then refuses
+    the header and quotes it, escaped, in its error."""
+    for api in _api(grafana.url, token=TOKEN + "\n"):
+        with pytest.raises(GrafanaPushError) as caught:
+            push(api, make_bundle())
+    assert TOKEN not in str(caught.value)
+
+
+def test_the_cli_refuses_a_token_with_control_characters(grafana: FakeGrafana) -> None:
+    env = {**os.environ, "PIPELINE_GRAFANA_TOKEN": "glsa_AB\x01CD"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "grafana", "push", "--url", grafana.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "control characters" in result.stderr and "glsa_AB" not in result.stderr
+    assert grafana.calls() == []

@@ -160,8 +160,17 @@ def test_metrics_equal_the_truth_bad_events_are_dead_letters_and_a_replay_change
         assert int(headers["dead_letter.offset"]) >= 0
     with Warehouse(f"chdb://{warehouse}") as opened:
         stored = opened.query("SELECT topic, reason FROM dead_letters FINAL")
+        progress = opened.query("SELECT topic, partition, lag, end_offset FROM ingest_progress")
+        written = opened.query("SELECT sum(messages) FROM ingest_batches")[0][0]
     assert len(stored) == len(expected)
     assert all(reason for _, reason in stored)
+    # Pipeline health: each raw partition's last batch reached the partition's end (lag 0)
+    topics = Settings().topics
+    assert {(t, p) for t, p, _, _ in progress} == {
+        (t, p) for t in topics.inputs() for p in range(topics.partitions)
+    }
+    assert [(t, p, lag) for t, p, lag, end in progress if lag != 0 or end is None] == []
+    assert written >= sent
 
     # Every topic replayed from its start by a new consumer group.
     run_worker(broker, warehouse, sent, PIPELINE_APP_ID="replay-from-the-start")

@@ -28,14 +28,16 @@ def fill(
 
 
 def fill_lines(warehouse: Warehouse, name: str, lines: Sequence[bytes], partition: int = 0) -> None:
-    """Write raw lines of one source (a file name of FILES) as offsets 0… of `partition`:
-    a batch's dedup token is its offsets, so lines added later go to another partition."""
+    """Write raw lines of one source (a file name of FILES) as offsets 0… of `partition`,
+    the partition ending after the last: a batch's dedup token is its offsets, so lines added
+    later go to another partition."""
     settings = Settings()
     topics = settings.topics
     topic = getattr(topics, name)
+    end = {(topic, partition): len(lines)}
     for start in range(0, len(lines), BATCH):
         messages = [
             RawMessage(topic, partition, start + i, None, line)
             for i, line in enumerate(lines[start : start + BATCH])
         ]
-        warehouse.write(build_batch(messages, topics.source_of(), settings.duo_fronted_apps))
+        warehouse.write(build_batch(messages, topics.source_of(), settings.duo_fronted_apps, end))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -67,6 +68,16 @@ ROSTER_COLUMNS = (
     "terminated_on",
 )
 DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "source", "reason", "raw", "received_at")
+INGEST_BATCH_COLUMNS = (
+    "topic",
+    "partition",
+    "source",
+    "first_offset",
+    "last_offset",
+    "messages",
+    "end_offset",
+    "written_at",
+)
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "auth_events": AUTH_EVENT_COLUMNS,
@@ -75,6 +86,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "tickets": TICKET_COLUMNS,
     "roster": ROSTER_COLUMNS,
     "dead_letters": DEAD_LETTER_COLUMNS,
+    "ingest_batches": INGEST_BATCH_COLUMNS,
 }
 
 # The warehouse keeps the head of a dead letter's bytes; the topic keeps all of them.
@@ -105,6 +117,8 @@ class Batch:
     received: Counter[str] = field(default_factory=Counter)
     # (topic, partition) -> (first offset, last offset) of this batch
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    # (topic, partition) -> messages of this batch
+    messages: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def dedup_token(self, table: str) -> str:
         """The batch's offset ranges: the same messages written again are dropped whole."""
@@ -113,21 +127,27 @@ class Batch:
 
 
 def build_batch(
-    messages: list[RawMessage], sources: dict[str, Source | None], duo_fronted_apps: list[str]
+    messages: list[RawMessage],
+    sources: dict[str, Source | None],
+    duo_fronted_apps: list[str],
+    end_offsets: Mapping[tuple[str, int], int | None] | None = None,
 ) -> Batch:
-    """Parse, classify and fold one batch; `sources` maps each topic to its source."""
+    """Parse, classify and fold one batch; `sources` maps each topic to its source, and
+    `end_offsets` (where known) each partition's end as the consumer last saw it."""
     batch = Batch()
     fold = SignInFold(duo_fronted_apps)
     rows = batch.rows
     for message in messages:
-        span = batch.ranges.get((message.topic, message.partition))
-        batch.ranges[(message.topic, message.partition)] = (
+        partition = (message.topic, message.partition)
+        span = batch.ranges.get(partition)
+        batch.ranges[partition] = (
             (message.offset, message.offset)
             if span is None
             else (min(span[0], message.offset), max(span[1], message.offset))
         )
+        batch.messages[partition] += 1
         source = sources.get(message.topic)
-        label = source.value if source else "roster"
+        label = _label(source)
         batch.received[label] += 1
         try:
             if message.value is None:
@@ -154,7 +174,25 @@ def build_batch(
     rows["sign_in_parts"] = fold.rows()
     received_at = datetime.now(UTC)
     rows["dead_letters"] = [_dead_letter_row(dead, received_at) for dead in batch.dead_letters]
+    ends = end_offsets or {}
+    rows["ingest_batches"] = [
+        (
+            topic,
+            partition,
+            _label(sources.get(topic)),
+            first,
+            last,
+            batch.messages[(topic, partition)],
+            ends.get((topic, partition)),
+            received_at,
+        )
+        for (topic, partition), (first, last) in batch.ranges.items()
+    ]
     return batch
+
+
+def _label(source: Source | None) -> str:
+    return source.value if source else "roster"
 
 
 def _auth_row(event: AuthEvent, fronted_idp: str | None, message: RawMessage) -> tuple:

@@ -25,7 +25,9 @@ from pipeline.grafana.datasource import DATASOURCE_UID, SQL
 EXPRESSION_DATASOURCE = "__expr__"
 FOLDER_UID = "passwordless-rollout"
 FOLDER_TITLE = "Passwordless rollout"
-STALE_AFTER_MINUTES = 30
+# Minutes a source may write nothing before the stale-data rule fires: helpdesk tickets are
+# sparse, so they get a day. The roster (an HR feed, often daily or weekly) is not watched.
+STALE_AFTER_MINUTES = {"okta": 30, "entra": 30, "ping": 30, "duo": 30, "tickets": 24 * 60}
 # A scenario's ticket rate "rises" when the last 28 days run this much above the 28 days
 # before, with at least MIN_TICKETS tickets and a rise that chance alone would give less
 # than once in ~160 evaluations (z >= 2.5 for the difference of two Poisson counts).
@@ -49,12 +51,12 @@ FROM
 CROSS JOIN
 (
     SELECT
-        countIf(active_from <= toDate($__toTime)
-            AND (terminated_on IS NULL OR toDate($__toTime) < terminated_on)) AS users_now,
-        countIf(active_from <= toDate($__toTime - INTERVAL 28 DAY)
-            AND (terminated_on IS NULL OR toDate($__toTime - INTERVAL 28 DAY) < terminated_on))
+        countIf(r.active_from <= d AND (r.terminated_on IS NULL OR d < r.terminated_on))
+            AS users_now,
+        countIf(r.active_from <= d - 28 AND (r.terminated_on IS NULL OR d - 28 < r.terminated_on))
             AS users_before
-    FROM roster FINAL
+    FROM roster AS r FINAL
+    CROSS JOIN (SELECT toDate($__toTime, 'UTC') AS d) AS today
 ) AS workforce
 WHERE users_now > 0 AND users_before > 0 AND current >= {MIN_TICKETS}
     -- the rise is more than chance: z of current - k * previous, k the workforce ratio
@@ -63,20 +65,29 @@ WHERE users_now > 0 AND users_before > 0 AND current >= {MIN_TICKETS}
 ORDER BY scenario
 """
 
-HIGH_RISK_PASSWORD_SQL = """
+# Phase 4 of the plan makes the high-risk apps passwordless-only.
+PASSWORDLESS_ONLY_SINCE = "(SELECT toDateTime(start, 'UTC') FROM plan_phases FINAL WHERE phase = 4)"
+HIGH_RISK_PASSWORD_SQL = f"""
 SELECT app, toString(source) AS source, count() AS password_sign_ins
 FROM sign_ins
 WHERE success AND risk_tier = 'high_risk' AND has(factors, 'password')
-    AND time >= (SELECT toDateTime(start) FROM plan_phases FINAL WHERE phase = 4)
+    AND time >= {PASSWORDLESS_ONLY_SINCE}
     AND $__timeFilter(time)
 GROUP BY app, source
 ORDER BY app, source
 """
 
-STALE_DATA_SQL = """
-SELECT source, dateDiff('second', max(ingested_at), $__toTime) / 60 AS minutes_since_last_event
-FROM arrivals
-WHERE $__timeFilter(ingested_at)
+_WATCHED = ", ".join(f"'{source}'" for source in STALE_AFTER_MINUTES)
+_LIMITS = ", ".join(str(minutes) for minutes in STALE_AFTER_MINUTES.values())
+# Silence over the source's limit (above 1: stale). A source silent for the whole 30-day
+# window has no row; when none has one, the rule's "no data" is the alert.
+STALE_DATA_SQL = f"""
+SELECT
+    source,
+    dateDiff('second', max(written_at), $__toTime) / 60
+        / transform(source, [{_WATCHED}], [{_LIMITS}], 30) AS silence_over_limit
+FROM ingest_batches
+WHERE $__timeFilter(written_at) AND source IN ({_WATCHED})
 GROUP BY source
 ORDER BY source
 """
@@ -130,12 +141,14 @@ GROUPS: dict[str, tuple[str, list[RuleSpec]]] = {
                 "stale-data",
                 "No events from a source",
                 STALE_DATA_SQL,
-                DAY,
+                30 * DAY,
                 "gt",
-                STALE_AFTER_MINUTES,
-                "No event from {{ $labels.source }} written for "
-                "{{ humanize $values.A.Value }} minutes (or none at all in a day).",
+                1,
+                "{{ if $labels.source }}{{ $labels.source }} has written nothing for "
+                "{{ humanize $values.A.Value }} times its limit (30 minutes; tickets a day)."
+                "{{ else }}No source has written anything in 30 days.{{ end }}",
                 no_data="Alerting",
+                pending="10m",
             ),
         ],
     ),
@@ -230,8 +243,9 @@ def numeric_series(
 
 
 def evaluate(rule: Mapping[str, Any], results: Mapping[str, list[Series]]) -> list[Series]:
-    """The series of the rule's query A that fire, given each query's series: the
-    expressions (threshold, reduce) are applied in order, the condition's non-zero ones fire."""
+    """The series of the rule's query A that fire at one evaluation, given each query's
+    series: the threshold expressions are applied in order, the condition's non-zero ones fire.
+    One evaluation only: a rule's pending period (`for`) is not modelled."""
     values = dict(results)
     for query in rule["data"]:
         if query["datasourceUid"] != EXPRESSION_DATASOURCE:

@@ -25,8 +25,8 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from pipeline.grafana.alerts import TICKET_RATE_RISING_SQL
-from pipeline.grafana.datasource import DATASOURCE, DATASOURCE_UID, SQL
+from pipeline.grafana.alerts import PASSWORDLESS_ONLY_SINCE, TICKET_RATE_RISING_SQL
+from pipeline.grafana.datasource import DATASOURCE, DATASOURCE_NAME, DATASOURCE_UID, SQL
 
 SOURCE = "${source:sqlstring}"
 DEPARTMENT = "${department:sqlstring}"
@@ -42,7 +42,6 @@ ACTIVE_USE_DIMENSIONS = (
     f"{DIMENSIONS} AND (risk_tier = 'all' OR ({SOURCE} != 'all' AND {DEPARTMENT} != 'all'))"
 )
 LATEST_DAY = "(SELECT max(day) FROM rollout_days WHERE $__dateFilter(day))"
-PHASE_4_START = "(SELECT toDateTime(start) FROM plan_phases FINAL WHERE phase = 4)"
 PERCENT = "percentunit"
 PER_1000 = "none"
 TAGS = ["passwordless", "generated"]
@@ -143,7 +142,8 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _against_target(
             "Enrollment rate",
-            "SELECT toDateTime(day) AS time, enrollment_rate AS value\nFROM enrollment_daily\n"
+            "SELECT toDateTime(day, 'UTC') AS time, enrollment_rate AS value\n"
+            "FROM enrollment_daily\n"
             f"WHERE department = {DEPARTMENT} AND idp = {SOURCE} AND $__dateFilter(day)",
             "enrollment_rate",
         )
@@ -151,7 +151,7 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _against_target(
             "Active-use rate (7 days)",
-            "SELECT toDateTime(day) AS time,\n"
+            "SELECT toDateTime(day, 'UTC') AS time,\n"
             "    if(sum(sign_ins_7d) = 0, NULL, sum(passwordless_7d) / sum(sign_ins_7d)) AS value\n"
             f"FROM active_use_trailing\nWHERE {ACTIVE_USE_DIMENSIONS} AND $__dateFilter(day)\n"
             "GROUP BY day",
@@ -161,7 +161,7 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _against_target(
             "Users on passwordless (7 days)",
-            "SELECT toDateTime(day) AS time, on_passwordless_rate_7d AS value\n"
+            "SELECT toDateTime(day, 'UTC') AS time, on_passwordless_rate_7d AS value\n"
             f"FROM on_passwordless_daily\nWHERE {DIMENSIONS} AND $__dateFilter(day)",
             "on_passwordless_rate",
         )
@@ -180,7 +180,7 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _timeseries(
             "Tickets per 1,000 users (28 days) over time",
-            "SELECT toDateTime(day) AS time, tickets_per_1000_28d AS `tickets per 1,000`\n"
+            "SELECT toDateTime(day, 'UTC') AS time, tickets_per_1000_28d AS `tickets per 1,000`\n"
             "FROM ticket_rate_trailing_28d\n"
             f"WHERE scenario = 'all' AND department = {DEPARTMENT} AND $__dateFilter(day)\n"
             "ORDER BY time",
@@ -283,23 +283,30 @@ def _active_use() -> dash.Dashboard:
             "    if(empty(factors), 'none', arrayStringConcat(factors, ' + ')) AS pattern,\n"
             "    count() AS attempts, countIf(success) AS succeeded, max(time) AS last_seen\n"
             "FROM sign_ins\n"
-            f"WHERE risk_tier = 'high_risk' AND NOT passwordless AND time >= {PHASE_4_START}\n"
+            "WHERE risk_tier = 'high_risk' AND NOT passwordless\n"
+            f"    AND time >= {PASSWORDLESS_ONLY_SINCE}\n"
             f"    AND $__timeFilter(time) AND {RAW_DIMENSIONS}\n"
             "GROUP BY app, source, pattern\nORDER BY succeeded DESC, attempts DESC",
             description="Sign-ins into high-risk apps that were not passwordless once phase 4 "
-            "made passwordless required there. Succeeded > 0 is a policy gap (alert rule "
-            "'Password sign-in into a high-risk app').",
+            "made passwordless required there. A pattern with a password that succeeded is what "
+            "the alert rule 'Password sign-in into a high-risk app' fires on.",
         ).span(24)
     )
-    explore = (
-        "/explore?left="
-        '{"datasource":"' + DATASOURCE_UID + '","queries":[{"refId":"A",'
-        '"datasource":{"type":"grafana-clickhouse-datasource","uid":"' + DATASOURCE_UID + '"},'
-        '"editorType":"sql","format":1,"queryType":"table","rawSql":'
-        '"SELECT time, source, app, factors, passwordless, success FROM sign_ins '
-        "WHERE user = ${__data.fields.user:sqlstring} ORDER BY time DESC LIMIT 500"
-        '"}],"range":{"from":"now-30d","to":"now"}}'
-    )
+    # An internal link: Grafana opens Explore on this query itself, encoding it for the URL.
+    sign_ins_of_user = {
+        "title": "Sign-ins of this user (SQL in Explore)",
+        "url": "",
+        "internal": {
+            "datasourceUid": DATASOURCE_UID,
+            "datasourceName": DATASOURCE_NAME,
+            "query": SQL(
+                "SELECT time, source, app, factors, passwordless, success\nFROM sign_ins\n"
+                "WHERE user = ${__value.raw:sqlstring}\nORDER BY time DESC\nLIMIT 500"
+            )
+            .build()
+            .to_json(),
+        },
+    }
     board.with_panel(
         _table(
             "Enrolled, still typing passwords (last 7 days of data)",
@@ -311,7 +318,7 @@ def _active_use() -> dash.Dashboard:
             description="Users with a passwordless factor who signed in without it. Click a "
             "user for their sign-ins in Explore (ad-hoc SQL), or run `pipeline sql`.",
         )
-        .data_links([dash.DashboardLink("Sign-ins of this user (SQL)").url(explore)])
+        .override_by_name("user", [DynamicConfigValue("links", [sign_ins_of_user])])
         .span(24)
     )
     return board
@@ -327,7 +334,7 @@ def _helpdesk() -> dash.Dashboard:
     board.with_panel(
         _timeseries(
             "Tickets per 1,000 users by scenario (weekly)",
-            "SELECT toDateTime(week_start) AS week, scenario, tickets_per_1000\n"
+            "SELECT toDateTime(week_start, 'UTC') AS week, scenario, tickets_per_1000\n"
             "FROM ticket_rate_weekly\n"
             f"WHERE scenario != 'all' AND department = {DEPARTMENT} AND $__dateFilter(week_start)\n"
             "ORDER BY week, scenario",
@@ -344,7 +351,7 @@ def _helpdesk() -> dash.Dashboard:
     board.with_panel(
         _timeseries(
             "No runbook (`other`) against all tickets (28 days, per 1,000 users)",
-            "SELECT toDateTime(day) AS day, scenario, tickets_per_1000_28d\n"
+            "SELECT toDateTime(day, 'UTC') AS day, scenario, tickets_per_1000_28d\n"
             "FROM ticket_rate_trailing_28d\n"
             f"WHERE scenario IN ('all', 'other') AND department = {DEPARTMENT}\n"
             "    AND $__dateFilter(day)\nORDER BY day, scenario",
@@ -367,8 +374,8 @@ def _helpdesk() -> dash.Dashboard:
             "SELECT quarter_start, scenario, weeks, tickets, round(active_workforce) AS users,\n"
             "    tickets_per_1000\nFROM ticket_rate_quarterly\n"
             f"WHERE department = {DEPARTMENT}\n"
-            "    AND quarter_start <= toDate($__toTime)\n"
-            "    AND quarter_start + INTERVAL 3 MONTH > toDate($__fromTime)\n"
+            "    AND quarter_start <= toDate($__toTime, 'UTC')\n"
+            "    AND quarter_start + INTERVAL 3 MONTH > toDate($__fromTime, 'UTC')\n"
             "ORDER BY quarter_start, scenario = 'all', scenario",
             description="A quarter is the rollout weeks whose Monday falls in it, over their "
             "mean active workforce.",
@@ -381,18 +388,75 @@ def _pipeline_health() -> dash.Dashboard:
     board = _dashboard(
         "passwordless-pipeline-health",
         "Passwordless rollout: pipeline health",
-        "Events per minute per source, dead letters, freshness and ingest delay. Consumer lag "
-        "in offsets lives in Kafka; here, delay is event time to write time.",
+        "What the worker writes per minute, how far behind the end of each topic it is (lag, "
+        "from its own batches), how fresh each source is, and the dead letters.",
     )
     board.with_panel(
         _timeseries(
-            "Events per minute by source",
+            "Events written per minute by source",
+            "SELECT $__timeInterval(written_at) AS bucket, source,\n"
+            "    sum(messages) * 60 / $__interval_s AS `events per minute`\n"
+            "FROM ingest_batches\nWHERE $__timeFilter(written_at)\n"
+            "GROUP BY bucket, source\nORDER BY bucket",
+            unit="none",
+            description="Raw messages the worker wrote, by write time.",
+            series_by="source",
+        ).span(12)
+    )
+    board.with_panel(
+        _timeseries(
+            "Consumer lag by source",
+            "SELECT bucket, source, sum(lag) AS `messages behind`\nFROM (\n"
+            "    SELECT $__timeInterval(written_at) AS bucket, source, topic, partition,\n"
+            "        argMax(lag, written_at) AS lag\n"
+            "    FROM ingest_batches\n"
+            "    WHERE $__timeFilter(written_at) AND end_offset IS NOT NULL\n"
+            "    GROUP BY bucket, source, topic, partition)\n"
+            "GROUP BY bucket, source\nORDER BY bucket",
+            unit="none",
+            description="Messages still behind the end of each partition when the worker built "
+            "its latest batch in the interval, summed over the source's partitions.",
+            series_by="source",
+        ).span(12)
+    )
+    board.with_panel(
+        _table(
+            "Freshness by source",
+            "SELECT p.source AS source, p.last_written AS last_written,\n"
+            "    dateDiff('second', p.last_written, now64(3)) AS seconds_since_last_write,\n"
+            "    p.messages_behind AS messages_behind, e.last_event AS last_event\n"
+            "FROM (\n"
+            "    SELECT source, max(last_written) AS last_written, sum(lag) AS messages_behind\n"
+            "    FROM ingest_progress GROUP BY source) AS p\n"
+            "LEFT JOIN (\n"
+            "    SELECT source, max(time) AS last_event FROM arrivals GROUP BY source) AS e\n"
+            "    ON e.source = p.source\n"
+            "ORDER BY source",
+            description="Now, whatever the time range. The stale-data alert fires when an IdP "
+            "has written nothing for 30 minutes (tickets: a day).",
+        ).span(12)
+    )
+    board.with_panel(
+        _timeseries(
+            "Ingest delay p95 by source (event time to written)",
+            "SELECT $__timeInterval(time) AS bucket, source,\n"
+            "    quantile(0.95)(dateDiff('second', time, ingested_at)) AS `p95 delay`\n"
+            "FROM arrivals\nWHERE $__timeFilter(time)\n"
+            "GROUP BY bucket, source\nORDER BY bucket",
+            unit="s",
+            series_by="source",
+        ).span(12)
+    )
+    board.with_panel(
+        _timeseries(
+            "Events per minute by source (event time)",
             "SELECT $__timeInterval(time) AS bucket, source,\n"
             "    count() * 60 / $__interval_s AS `events per minute`\n"
             "FROM arrivals\nWHERE $__timeFilter(time)\n"
             "GROUP BY bucket, source\nORDER BY bucket",
             unit="none",
-            description="Stored events by event time (sign-in steps, enrollments, tickets).",
+            description="Stored events (sign-in steps, enrollments, tickets) by when they "
+            "happened: the IdPs' activity.",
             series_by="source",
         ).span(12)
     )
@@ -404,28 +468,6 @@ def _pipeline_health() -> dash.Dashboard:
             "GROUP BY bucket, source\nORDER BY bucket",
             unit="none",
             bars=True,
-            series_by="source",
-        ).span(12)
-    )
-    board.with_panel(
-        _table(
-            "Freshness by source",
-            "SELECT source, max(time) AS last_event, max(ingested_at) AS last_written,\n"
-            "    dateDiff('second', max(ingested_at), now64(3)) AS seconds_since_last_write,\n"
-            "    quantile(0.95)(dateDiff('second', time, ingested_at)) AS p95_delay_seconds\n"
-            "FROM arrivals\nWHERE $__timeFilter(time)\nGROUP BY source\nORDER BY source",
-            description="The stale-data alert fires when a source has written nothing for "
-            "30 minutes.",
-        ).span(12)
-    )
-    board.with_panel(
-        _timeseries(
-            "Ingest delay p95 by source (event time to written)",
-            "SELECT $__timeInterval(time) AS bucket, source,\n"
-            "    quantile(0.95)(dateDiff('second', time, ingested_at)) AS `p95 delay`\n"
-            "FROM arrivals\nWHERE $__timeFilter(time)\n"
-            "GROUP BY bucket, source\nORDER BY bucket",
-            unit="s",
             series_by="source",
         ).span(12)
     )
@@ -577,7 +619,7 @@ def _against_target(name: str, actual_sql: str, metric: str) -> timeseries.Panel
         "SELECT time, series, value FROM (\n"
         f"    SELECT time, '{name.lower()}' AS series, value FROM ({actual_sql})\n"
         "    UNION ALL\n"
-        "    SELECT toDateTime(day) AS time, 'phase target' AS series, target AS value\n"
+        "    SELECT toDateTime(day, 'UTC') AS time, 'phase target' AS series, target AS value\n"
         f"    FROM daily_targets WHERE metric = '{metric}' AND $__dateFilter(day))\n"
         "ORDER BY time"
     )

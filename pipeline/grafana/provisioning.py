@@ -59,8 +59,9 @@ def rendered() -> dict[str, str]:
                 {
                     "name": "passwordless-rollout",
                     "orgId": 1,
+                    # By title only: the alert rules file names its folder by title, and
+                    # Grafana loads it first; a uid here would make a second folder.
                     "folder": FOLDER_TITLE,
-                    "folderUid": FOLDER_UID,
                     "type": "file",
                     "disableDeletion": False,
                     "allowUiUpdates": False,

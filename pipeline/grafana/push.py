@@ -219,6 +219,8 @@ def _secrets(api: GrafanaApi, bundle: Bundle) -> list[str]:
             found.append(value.decode() if isinstance(value, bytes) else value)
     secure = bundle.datasource.get("secureJsonData") or {}
     found.extend(str(v) for v in secure.values() if v)
+    # Errors may quote a value escaped (an HTTP library's repr of a bad header): those too.
+    found += [s.encode("unicode_escape").decode() for s in found]
     # Longest first, and none too short to be a secret: "***" must not eat ordinary words.
     return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
 
