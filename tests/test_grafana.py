@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from warehouse_fill import fill, fill_lines
+from warehouse_fill import fill, fill_lines, migrated, simulation
 
 from pipeline.grafana import check, provisioning
 from pipeline.grafana.alerts import rule_groups
@@ -31,7 +31,6 @@ from pipeline.plan import load_plan
 from pipeline.settings import REPO_ROOT
 from pipeline.simulate import vendors
 from pipeline.simulate.intents import Person, SignInIntent
-from pipeline.simulate.run import simulate
 from pipeline.sinks.warehouse import Warehouse
 
 USERS, WEEKS, SEED = 2000, 30, 1
@@ -58,15 +57,10 @@ class Rollout:
 
 @pytest.fixture(scope="module")
 def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
-    base = tmp_path_factory.mktemp("grafana")
-    out = base / "sim"
-    out.mkdir()
-    simulate(users=USERS, weeks=WEEKS, seed=SEED, out=out)
+    out = simulation(tmp_path_factory.mktemp("grafana"), users=USERS, weeks=WEEKS, seed=SEED)
     truth = json.loads((out / "truth.json").read_text())
-    warehouse = Warehouse(f"chdb://{base / 'wh'}")
+    warehouse = migrated(out.parent / "wh")
     try:
-        warehouse.migrate()
-        warehouse.load_plan(load_plan())
         fill(warehouse, out, extra=MALFORMED)
         weeks = {date.fromisoformat(week["start"]): week for week in truth["weeks"]}
         yield Rollout(warehouse, weeks, check.data_end(warehouse))

@@ -16,12 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from warehouse_fill import fill
+from warehouse_fill import fill, migrated, simulation
 
 from pipeline.grafana import check
 from pipeline.grafana.alerts import rule_groups
 from pipeline.plan import load_plan
-from pipeline.simulate.run import simulate
 from pipeline.sinks.warehouse import Warehouse
 
 USERS, WEEKS, SEED = 2000, 30, 1
@@ -30,13 +29,9 @@ USERS, WEEKS, SEED = 2000, 30, 1
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     base = tmp_path_factory.mktemp("quiet-rollout")
-    out = base / "sim"
-    out.mkdir()
-    simulate(users=USERS, weeks=WEEKS, seed=SEED, out=out, no_runbook_growth=0)
-    warehouse = Warehouse(f"chdb://{base / 'wh'}")
+    out = simulation(base, users=USERS, weeks=WEEKS, seed=SEED, no_runbook_growth=0)
+    warehouse = migrated(base / "wh")
     try:
-        warehouse.migrate()
-        warehouse.load_plan(load_plan())
         fill(warehouse, out, names=("tickets", "roster"))  # all the rule reads
         yield warehouse
     finally:

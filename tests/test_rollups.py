@@ -18,10 +18,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from warehouse_fill import fill
+from warehouse_fill import fill, simulation
 
 from pipeline.plan import load_plan
-from pipeline.simulate.run import simulate
 from pipeline.sinks.warehouse import MIGRATIONS, Warehouse
 
 USERS, WEEKS, SEED = 200, 30, 5
@@ -42,9 +41,7 @@ class Rollout:
 @pytest.fixture(scope="module")
 def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     base = tmp_path_factory.mktemp("rollups")
-    out = base / "sim"
-    out.mkdir()
-    simulate(users=USERS, weeks=WEEKS, seed=SEED, out=out)
+    out = simulation(base, users=USERS, weeks=WEEKS, seed=SEED)
     truth = json.loads((out / "truth.json").read_text())
     # The embedded engine serves one data directory per process: the empty-warehouse answers
     # are taken on this one before it is filled.

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline.aggregate.batch import RawMessage, build_batch
+from pipeline.plan import load_plan
 from pipeline.settings import Settings
+from pipeline.simulate.run import simulate
 from pipeline.sinks.warehouse import Warehouse
 
 FILES = ("okta", "entra", "ping", "duo", "tickets", "roster")
@@ -41,3 +44,19 @@ def fill_lines(warehouse: Warehouse, name: str, lines: Sequence[bytes], partitio
             for i, line in enumerate(lines[start : start + BATCH])
         ]
         warehouse.write(build_batch(messages, topics.source_of(), settings.duo_fronted_apps, end))
+
+
+def simulation(base: Path, **options: Any) -> Path:
+    """A simulated rollout's files in base/sim (`options`: pipeline.simulate.run.simulate's)."""
+    out = base / "sim"
+    out.mkdir()
+    simulate(out=out, **options)
+    return out
+
+
+def migrated(path: Path) -> Warehouse:
+    """An embedded warehouse at `path`, migrated, with the example plan loaded."""
+    warehouse = Warehouse(f"chdb://{path}")
+    warehouse.migrate()
+    warehouse.load_plan(load_plan())
+    return warehouse
