@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ssl
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.model import Source
@@ -142,6 +143,22 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="Most events per ClickHouse write (fewer, larger parts)"
     )
     batch_seconds: float = Field(default=1.0, gt=0, description="Longest wait to fill a batch")
+    max_event_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest raw event; a larger one is a dead letter"
+    )
+    oldest_event: datetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC), description="Earlier event times: dead letters"
+    )
+    max_future_seconds: float = Field(
+        default=86_400, ge=0, description="How far ahead of the clock an event time may be"
+    )
+
+    @field_validator("oldest_event")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        """A date or time without a zone is UTC."""
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
     duo_fronted_apps: list[str] = Field(
         default=["Okta", "Microsoft Entra ID", "Azure AD", "PingOne", "PingFederate"],
         description="Duo application names that are another IdP's integration",

@@ -12,7 +12,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from pydantic import ValidationError
@@ -93,6 +93,25 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 DEAD_LETTER_STORED_BYTES = 16_384
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What an event may be (PIPELINE_MAX_EVENT_BYTES, _OLDEST_EVENT, _MAX_FUTURE_SECONDS).
+    An event outside them is a dead letter. Times matter beyond tidiness: the calendars of the
+    rollup views run from the first event to the last, so one event dated 9999 would make
+    every daily view millions of rows long."""
+
+    max_event_bytes: int = 1_048_576
+    oldest_event: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=1)
+
+    def time_problem(self, time: datetime, now: datetime) -> str | None:
+        if time < self.oldest_event:
+            return f"event time {time.isoformat()} is before {self.oldest_event.date()}"
+        if time > now + self.max_future:
+            return f"event time {time.isoformat()} is more than {self.max_future} ahead"
+        return None
+
+
 class RawMessage(NamedTuple):
     topic: str
     partition: int
@@ -131,12 +150,14 @@ def build_batch(
     sources: dict[str, Source | None],
     duo_fronted_apps: list[str],
     end_offsets: Mapping[tuple[str, int], int | None] | None = None,
+    limits: Limits = Limits(),
 ) -> Batch:
     """Parse, classify and fold one batch; `sources` maps each topic to its source, and
     `end_offsets` (where known) each partition's end as the consumer last saw it."""
     batch = Batch()
     fold = SignInFold(duo_fronted_apps)
     rows = batch.rows
+    now = datetime.now(UTC)
     for message in messages:
         partition = (message.topic, message.partition)
         span = batch.ranges.get(partition)
@@ -152,10 +173,17 @@ def build_batch(
         try:
             if message.value is None:
                 raise RejectedEvent("empty message (no value)")
+            if len(message.value) > limits.max_event_bytes:
+                raise RejectedEvent(
+                    f"{len(message.value):,} bytes, over the limit of {limits.max_event_bytes:,} "
+                    "(PIPELINE_MAX_EVENT_BYTES)"
+                )
             if source is None:
                 rows["roster"].append(_roster_row(message.value))
                 continue
             event = PARSERS[source](message.value)
+            if (problem := limits.time_problem(event.time, now)) is not None:
+                raise RejectedEvent(problem)
         except RejectedEvent as exc:
             batch.dead_letters.append(DeadLetter(message, label, exc.reason))
             continue
@@ -172,7 +200,7 @@ def build_batch(
         elif isinstance(event, HelpdeskTicket):
             rows["tickets"].append(_ticket_row(event))
     rows["sign_in_parts"] = fold.rows()
-    received_at = datetime.now(UTC)
+    received_at = now
     rows["dead_letters"] = [_dead_letter_row(dead, received_at) for dead in batch.dead_letters]
     ends = end_offsets or {}
     rows["ingest_batches"] = [

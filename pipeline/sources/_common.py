@@ -32,6 +32,10 @@ def decode(raw: RawEvent, into: type[T]) -> T:
         raise RejectedEvent(f"unexpected shape: {exc}") from None
     except msgspec.DecodeError as exc:
         raise RejectedEvent(f"invalid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:  # bad UTF-8 inside a string: msgspec's own error
+        raise RejectedEvent(f"invalid UTF-8 at byte {exc.start}") from None
+    except RecursionError:  # msgspec walks even the fields it skips
+        raise RejectedEvent("JSON nested too deeply") from None
 
 
 def top_level(raw: RawEvent) -> dict[str, msgspec.Raw]:

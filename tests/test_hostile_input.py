@@ -1,0 +1,228 @@
+"""Hostile input: mutated vendor events thrown at the batch builder the worker runs.
+
+Seeds are the vendor-shaped fixtures of every source (and roster rows); hypothesis mutates
+them: truncated bytes, invalid UTF-8, wrong types and missing or extra fields anywhere in the
+tree, huge strings, deep nesting, timestamps far in the past or future, non-objects, the same
+event twice. Every message must become exactly one classified row or one dead letter with a
+reason, and whatever a batch holds must be writable to the real engine without blowing up
+the views that span the data's calendar.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from warehouse_fill import migrated
+
+from pipeline.aggregate.batch import Limits, RawMessage, build_batch
+from pipeline.settings import Settings
+from pipeline.sinks.warehouse import Warehouse
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOPICS = Settings().topics
+SOURCES = TOPICS.source_of()
+FRONTED = Settings().duo_fronted_apps
+ROSTER_ROW = {
+    "user": "ana.lima@example.com",
+    "display_name": "Ana Lima",
+    "department": "Finance",
+    "country": "BR",
+    "privileged": False,
+    "idp": "okta",
+    "active_from": "2024-01-02",
+    "terminated_on": None,
+}
+SEEDS: list[tuple[str, Any]] = [
+    (getattr(TOPICS, source), json.loads(path.read_text()))
+    for source in ("okta", "entra", "ping", "duo", "tickets")
+    for path in sorted((FIXTURES / source).glob("*.json"))
+] + [(TOPICS.roster, ROSTER_ROW)]
+DEEP = "<nested arrays go here>"
+TIMESTAMPS = [
+    "0001-01-01T00:00:00Z",
+    "1899-12-31T23:59:59Z",
+    "1970-01-01T00:00:00Z",
+    "2299-12-31T23:59:59Z",
+    "9999-12-31T23:59:59.999999Z",
+    "2026-02-30T10:00:00Z",
+    "2026-03-01T10:00:00",
+    "2026-03-01T10:00:00+14:00",
+    "",
+    -1,
+    1e20,
+    253402300800,
+]
+
+
+def json_values() -> st.SearchStrategy[Any]:
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=40),
+        st.sampled_from(TIMESTAMPS),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=12,
+    )
+
+
+def paths(tree: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    """Every path to a value in a JSON tree."""
+    yield prefix
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from paths(value, (*prefix, key))
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            yield from paths(value, (*prefix, index))
+
+
+def replaced(tree: Any, path: tuple, value: Any, *, delete: bool = False) -> Any:
+    if not path:
+        return value
+    copy = dict(tree) if isinstance(tree, dict) else list(tree)
+    head, rest = path[0], path[1:]
+    if delete and not rest:
+        del copy[head]
+        return copy
+    copy[head] = replaced(tree[head], rest, value, delete=delete)
+    return copy
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> RawMessage:
+    topic, seed = draw(st.sampled_from(SEEDS))
+    where = draw(st.sampled_from(list(paths(seed))))
+    kind = draw(
+        st.sampled_from(
+            [
+                "as is",
+                "value",
+                "delete",
+                "extra",
+                "huge",
+                "deep",
+                "time",
+                "truncate",
+                "utf8",
+                "not an object",
+            ]
+        )
+    )
+    tree: Any = seed
+    if kind == "value":
+        tree = replaced(seed, where, draw(json_values()))
+    elif kind == "delete" and where:
+        tree = replaced(seed, where, None, delete=True)
+    elif kind == "extra":
+        tree = {**seed, draw(st.text(min_size=1, max_size=12)): draw(json_values())}
+    elif kind == "huge":
+        tree = replaced(seed, where, "x" * draw(st.sampled_from([70_000, 2_000_000])))
+    elif kind == "deep":
+        tree = replaced(seed, where, DEEP)
+    elif kind == "time":
+        tree = replaced(seed, where, draw(st.sampled_from(TIMESTAMPS)))
+    elif kind == "not an object":
+        tree = draw(json_values())
+    raw = json.dumps(tree).encode()
+    if kind == "deep":  # nested deeper than Python's own json would build
+        depth = draw(st.sampled_from([50, 600, 5000]))
+        raw = raw.replace(json.dumps(DEEP).encode(), b"[" * depth + b"]" * depth)
+    if kind == "truncate":
+        raw = raw[: draw(st.integers(min_value=0, max_value=max(0, len(raw) - 1)))]
+    elif kind == "utf8":
+        at = draw(st.integers(min_value=0, max_value=len(raw)))
+        raw = raw[:at] + draw(st.sampled_from([b"\xff", b"\xc3(", b"\xed\xa0\x80"])) + raw[at:]
+    return RawMessage(topic, 0, 0, None, raw)
+
+
+OFFSETS = itertools.count()
+
+
+def numbered(messages: list[RawMessage]) -> list[RawMessage]:
+    """Offsets never used before: a batch's dedup token is its offsets."""
+    return [message._replace(offset=next(OFFSETS)) for message in messages]
+
+
+def classified(batch: Any) -> int:
+    tables = ("auth_events", "enrollment_events", "tickets", "roster")
+    return sum(len(batch.rows[table]) for table in tables)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated(), min_size=1, max_size=12), st.booleans())
+def test_every_message_is_classified_or_a_dead_letter(
+    messages: list[RawMessage], twice: bool
+) -> None:
+    messages = numbered(messages * 2 if twice else messages)  # duplicate event ids too
+    batch = build_batch(messages, SOURCES, FRONTED)
+    assert classified(batch) + len(batch.dead_letters) == len(messages)
+    assert all(dead.reason for dead in batch.dead_letters)
+    assert sum(batch.received.values()) == len(messages)
+    limits = Limits()
+    now = datetime.now(UTC)
+    for table in ("auth_events", "enrollment_events", "tickets"):
+        for row in batch.rows[table]:
+            time = next(v for v in row if isinstance(v, datetime))
+            assert limits.time_problem(time, now) is None, row
+
+
+def test_the_limits_are_explicit_and_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    okta = json.loads((FIXTURES / "okta" / "oie_password_success.json").read_text())
+    raw = json.dumps(okta).encode()
+
+    def outcome(event: bytes, limits: Limits = Limits()) -> str:  # noqa: B008
+        batch = build_batch(
+            [RawMessage(TOPICS.okta, 0, 0, None, event)], SOURCES, FRONTED, None, limits
+        )
+        return batch.dead_letters[0].reason if batch.dead_letters else "classified"
+
+    assert outcome(raw) == "classified"
+    assert "(PIPELINE_MAX_EVENT_BYTES)" in outcome(raw, Limits(max_event_bytes=len(raw) - 1))
+    assert "before 2030-01-01" in outcome(
+        raw, Limits(oldest_event=datetime(2030, 1, 1, tzinfo=UTC))
+    )
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    ahead = json.dumps({**okta, "published": soon}).encode()
+    assert "ahead" in outcome(ahead)
+    assert outcome(ahead, Limits(max_future=timedelta(days=3))) == "classified"
+    monkeypatch.setenv("PIPELINE_MAX_EVENT_BYTES", "2048")
+    monkeypatch.setenv("PIPELINE_OLDEST_EVENT", "2024-01-01")
+    monkeypatch.setenv("PIPELINE_MAX_FUTURE_SECONDS", "600")
+    configured = Settings()
+    assert configured.max_event_bytes == 2048
+    assert configured.oldest_event == datetime(2024, 1, 1, tzinfo=UTC)
+    assert configured.max_future_seconds == 600
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    opened = migrated(tmp_path_factory.mktemp("hostile") / "wh")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated(), min_size=5, max_size=40))
+def test_whatever_a_batch_holds_is_written_and_the_calendar_stays_bounded(
+    warehouse: Warehouse, messages: list[RawMessage]
+) -> None:
+    batch = build_batch(numbered(messages), SOURCES, FRONTED)
+    warehouse.write(batch)
+    (days,) = warehouse.query("SELECT count() FROM rollout_days")[0]
+    assert days <= (datetime.now(UTC) - Limits().oldest_event).days + 2
+    warehouse.query("SELECT count() FROM weekly_metrics")
