@@ -22,13 +22,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
 from functools import partial
 
 import faust
 from faust.types import EventT, StreamT
 
-from pipeline.aggregate.batch import Limits, RawMessage, build_batch
+from pipeline.aggregate.batch import BatchRules, RawMessage, build_batch
 from pipeline.model import EnrollmentEvent, json_line
 from pipeline.settings import Kafka, Settings
 from pipeline.sinks.warehouse import Warehouse
@@ -86,12 +85,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     enrolled = app.Table(
         "enrolled-factors", key_type=str, default=dict, partitions=topics.partitions
     )
-    sources = topics.source_of()
-    limits = Limits(
-        settings.max_event_bytes,
-        settings.oldest_event,
-        timedelta(seconds=settings.max_future_seconds),
-    )
+    rules = BatchRules.from_settings(settings)
     totals = Ingested()
 
     @app.agent(raw, name="ingest")
@@ -108,7 +102,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         # Each partition's end as the consumer last fetched it: the lag at this write.
         ends = await app.consumer.highwaters(*{event.message.tp for event in events})
         end_offsets = {(tp.topic, tp.partition): end for tp, end in ends.items()}
-        batch = build_batch(messages, sources, settings.duo_fronted_apps, end_offsets, limits)
+        batch = build_batch(messages, rules, end_offsets)
         await _until_written(partial(warehouse.write, batch))
         sent = [
             await dead_letters.send(

@@ -125,6 +125,16 @@ def _build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--format", choices=["table", "json"], default="table")
     metrics.set_defaults(handler=_metrics)
 
+    forget = commands.add_parser(
+        "forget-user",
+        help="delete every row of one user from the warehouse",
+        description="Delete the user's rows from every table that has a user (by login; with "
+        "PIPELINE_PSEUDONYMIZE_KEY set, by the login's pseudonym). The raw topics keep the "
+        "user's events until Kafka's own retention deletes them.",
+    )
+    forget.add_argument("user", help="the login, as the IdPs log it (case does not matter)")
+    forget.set_defaults(handler=_forget_user)
+
     grafana = commands.add_parser(
         "grafana",
         help="dashboards, provisioning and alert rules: render, check, push",
@@ -256,8 +266,8 @@ def _migrate(args: argparse.Namespace) -> int:
         settings = Settings()
         with Warehouse(settings.clickhouse_dsn) as warehouse:
             applied = prepare_warehouse(warehouse, settings)
-            for name in applied:
-                print(f"applied {name}")
+            for change in applied:
+                print(change)
             print(f"{warehouse.location}: schema up to date, rollout plan loaded")
         return 0
 
@@ -303,6 +313,31 @@ def _metrics(args: argparse.Namespace) -> int:
         return 0
 
     return _warehouse_errors(report)
+
+
+def _forget_user(args: argparse.Namespace) -> int:
+    from pipeline.aggregate.privacy import Pseudonymizer
+    from pipeline.settings import Settings
+    from pipeline.sinks.warehouse import Warehouse
+    from pipeline.sources._common import normalize_user
+
+    settings = Settings()
+    login = normalize_user(args.user)
+    if login is None:
+        print("pipeline forget-user: an empty login", file=sys.stderr)
+        return 2
+    key = settings.pseudonymization_key()
+    stored = Pseudonymizer(key)(login) if key is not None else login
+
+    def forget() -> int:
+        with Warehouse(settings.clickhouse_dsn) as warehouse:
+            deleted = warehouse.forget_user(stored)
+        for table, rows in deleted.items():
+            print(f"{table}: {rows:,} rows deleted")
+        print("The raw Kafka topics keep this user's events until their retention deletes them.")
+        return 0
+
+    return _warehouse_errors(forget)
 
 
 def _grafana_render(args: argparse.Namespace) -> int:

@@ -153,6 +153,24 @@ class Settings(BaseSettings):
         default=86_400, ge=0, description="How far ahead of the clock an event time may be"
     )
 
+    retention_days: int | None = Field(
+        default=None, ge=1, description="Delete sign-ins, tickets, dead letters older than this"
+    )
+    pseudonymize_key: SecretStr | None = Field(
+        default=None, description="HMAC key: store pseudonyms instead of user identifiers"
+    )
+    pseudonymize_key_file: Path | None = Field(
+        default=None, description="A file holding that key (a mounted secret)"
+    )
+
+    def pseudonymization_key(self) -> bytes | None:
+        """The key's bytes, from the variable or the file; None: identifiers are stored."""
+        if self.pseudonymize_key is not None:
+            return self.pseudonymize_key.get_secret_value().encode()
+        if self.pseudonymize_key_file is not None:
+            return self.pseudonymize_key_file.read_bytes().strip()
+        return None
+
     @field_validator("oldest_event")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:

@@ -23,8 +23,10 @@ from pipeline.sinks.warehouse import Warehouse
 
 
 def prepare_warehouse(warehouse: Warehouse, settings: Settings) -> list[str]:
-    """Apply pending migrations and load the rollout plan; return the migrations applied."""
-    applied = warehouse.migrate()
+    """Apply pending migrations, the retention setting and the rollout plan; return what
+    changed, for a person."""
+    applied = [f"applied {name}" for name in warehouse.migrate()]
+    applied += warehouse.apply_retention(settings.retention_days)
     warehouse.load_plan(load_plan(settings.plan_file))
     return applied
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pipeline.aggregate.batch import RawMessage, build_batch
+from pipeline.aggregate.batch import BatchRules, RawMessage, build_batch
 from pipeline.aggregate.signins import SIGN_IN_PART_COLUMNS, SignInFold
 from pipeline.model import AuthEvent, Kind, Method, Outcome, Source
 from pipeline.settings import Settings
@@ -127,7 +127,7 @@ def test_bad_messages_become_dead_letters_and_the_rest_of_the_batch_goes_on() ->
         RawMessage(topics.roster, 0, 0, None, roster),
         RawMessage(topics.roster, 0, 1, None, b'{"user": "bob"}'),
     ]
-    batch = build_batch(messages, topics.source_of(), FRONTED)
+    batch = build_batch(messages, BatchRules(topics.source_of(), FRONTED))
     reasons = {dead.message.offset: (dead.source, dead.reason) for dead in batch.dead_letters}
     assert set(reasons) == {7, 3, 4, 1}
     assert reasons[4] == ("duo", "empty message (no value)")
@@ -137,7 +137,7 @@ def test_bad_messages_become_dead_letters_and_the_rest_of_the_batch_goes_on() ->
     assert len(batch.rows["dead_letters"]) == 4
     assert batch.received == {"okta": 1, "entra": 1, "duo": 1, "roster": 2}
     # The token names the offset ranges: the same messages give the same token.
-    again = build_batch(list(reversed(messages)), topics.source_of(), FRONTED)
+    again = build_batch(list(reversed(messages)), BatchRules(topics.source_of(), FRONTED))
     assert again.dedup_token("auth_events") == batch.dedup_token("auth_events")
     assert batch.dedup_token("auth_events") != batch.dedup_token("tickets")
 

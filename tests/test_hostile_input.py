@@ -10,6 +10,7 @@ the views that span the data's calendar.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Iterator
@@ -22,14 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warehouse_fill import migrated
 
-from pipeline.aggregate.batch import Limits, RawMessage, build_batch
+from pipeline.aggregate.batch import BatchRules, Limits, RawMessage, build_batch
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOPICS = Settings().topics
-SOURCES = TOPICS.source_of()
-FRONTED = Settings().duo_fronted_apps
+RULES = BatchRules(TOPICS.source_of(), Settings().duo_fronted_apps)
 ROSTER_ROW = {
     "user": "ana.lima@example.com",
     "display_name": "Ana Lima",
@@ -167,7 +167,7 @@ def test_every_message_is_classified_or_a_dead_letter(
     messages: list[RawMessage], twice: bool
 ) -> None:
     messages = numbered(messages * 2 if twice else messages)  # duplicate event ids too
-    batch = build_batch(messages, SOURCES, FRONTED)
+    batch = build_batch(messages, RULES)
     assert classified(batch) + len(batch.dead_letters) == len(messages)
     assert all(dead.reason for dead in batch.dead_letters)
     assert sum(batch.received.values()) == len(messages)
@@ -184,9 +184,8 @@ def test_the_limits_are_explicit_and_configurable(monkeypatch: pytest.MonkeyPatc
     raw = json.dumps(okta).encode()
 
     def outcome(event: bytes, limits: Limits = Limits()) -> str:  # noqa: B008
-        batch = build_batch(
-            [RawMessage(TOPICS.okta, 0, 0, None, event)], SOURCES, FRONTED, None, limits
-        )
+        rules = dataclasses.replace(RULES, limits=limits)
+        batch = build_batch([RawMessage(TOPICS.okta, 0, 0, None, event)], rules)
         return batch.dead_letters[0].reason if batch.dead_letters else "classified"
 
     assert outcome(raw) == "classified"
@@ -221,7 +220,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
 def test_whatever_a_batch_holds_is_written_and_the_calendar_stays_bounded(
     warehouse: Warehouse, messages: list[RawMessage]
 ) -> None:
-    batch = build_batch(numbered(messages), SOURCES, FRONTED)
+    batch = build_batch(numbered(messages), RULES)
     warehouse.write(batch)
     (days,) = warehouse.query("SELECT count() FROM rollout_days")[0]
     assert days <= (datetime.now(UTC) - Limits().oldest_event).days + 2

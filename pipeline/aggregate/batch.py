@@ -17,8 +17,10 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
+from pipeline.aggregate.privacy import Pseudonymizer
 from pipeline.aggregate.signins import SIGN_IN_PART_COLUMNS, SignInFold
 from pipeline.model import AuthEvent, EnrollmentEvent, HelpdeskTicket, Source, WorkforceUser
+from pipeline.settings import Settings
 from pipeline.sources.registry import PARSERS, RejectedEvent
 
 AUTH_EVENT_COLUMNS = (
@@ -145,17 +147,40 @@ class Batch:
         return f"{table}/{hashlib.sha256(spans.encode()).hexdigest()[:32]}"
 
 
+@dataclass(frozen=True)
+class BatchRules:
+    """How the worker turns messages into rows, from its settings."""
+
+    sources: dict[str, Source | None]  # topic -> its source (None: the roster)
+    duo_fronted_apps: list[str]
+    limits: Limits = field(default_factory=Limits)
+    pseudonymize: Pseudonymizer | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BatchRules:
+        key = settings.pseudonymization_key()
+        return cls(
+            settings.topics.source_of(),
+            settings.duo_fronted_apps,
+            Limits(
+                settings.max_event_bytes,
+                settings.oldest_event,
+                timedelta(seconds=settings.max_future_seconds),
+            ),
+            Pseudonymizer(key) if key is not None else None,
+        )
+
+
 def build_batch(
     messages: list[RawMessage],
-    sources: dict[str, Source | None],
-    duo_fronted_apps: list[str],
+    rules: BatchRules,
     end_offsets: Mapping[tuple[str, int], int | None] | None = None,
-    limits: Limits = Limits(),
 ) -> Batch:
-    """Parse, classify and fold one batch; `sources` maps each topic to its source, and
-    `end_offsets` (where known) each partition's end as the consumer last saw it."""
+    """Parse, classify and fold one batch; `end_offsets` (where known) gives each
+    partition's end as the consumer last saw it."""
     batch = Batch()
-    fold = SignInFold(duo_fronted_apps)
+    sources, limits, pseudonymize = rules.sources, rules.limits, rules.pseudonymize
+    fold = SignInFold(rules.duo_fronted_apps)
     rows = batch.rows
     now = datetime.now(UTC)
     for message in messages:
@@ -179,11 +204,14 @@ def build_batch(
                     "(PIPELINE_MAX_EVENT_BYTES)"
                 )
             if source is None:
-                rows["roster"].append(_roster_row(message.value))
+                row = _roster_row(message.value)
+                rows["roster"].append(pseudonymize.roster_row(row) if pseudonymize else row)
                 continue
             event = PARSERS[source](message.value)
             if (problem := limits.time_problem(event.time, now)) is not None:
                 raise RejectedEvent(problem)
+            if pseudonymize is not None:
+                event = pseudonymize.event(event)
         except RejectedEvent as exc:
             batch.dead_letters.append(DeadLetter(message, label, exc.reason))
             continue
@@ -201,7 +229,10 @@ def build_batch(
             rows["tickets"].append(_ticket_row(event))
     rows["sign_in_parts"] = fold.rows()
     received_at = now
-    rows["dead_letters"] = [_dead_letter_row(dead, received_at) for dead in batch.dead_letters]
+    keep_raw = pseudonymize is None
+    rows["dead_letters"] = [
+        _dead_letter_row(dead, received_at, keep_raw) for dead in batch.dead_letters
+    ]
     ends = end_offsets or {}
     rows["ingest_batches"] = [
         (
@@ -290,8 +321,8 @@ def _roster_row(value: bytes) -> tuple:
     )
 
 
-def _dead_letter_row(dead: DeadLetter, received_at: datetime) -> tuple:
-    raw = (dead.message.value or b"")[:DEAD_LETTER_STORED_BYTES]
+def _dead_letter_row(dead: DeadLetter, received_at: datetime, keep_raw: bool) -> tuple:
+    raw = (dead.message.value or b"")[:DEAD_LETTER_STORED_BYTES] if keep_raw else b""
     return (
         dead.message.topic,
         dead.message.partition,

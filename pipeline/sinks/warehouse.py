@@ -28,6 +28,24 @@ from pipeline.plan import RolloutPlan
 from pipeline.settings import REPO_ROOT
 
 MIGRATIONS = REPO_ROOT / "schemas" / "clickhouse"
+# Tables of events about people, and the time their retention counts from
+# (PIPELINE_RETENTION_DAYS). Enrollment events and the roster are state the metrics need
+# whatever their age (who is enrolled, who works here), so they are kept.
+RETAINED = {
+    "auth_events": "time",
+    "sign_in_parts": "time",
+    "tickets": "time",
+    "dead_letters": "received_at",
+}
+# Every table with a `user` column: what `pipeline forget-user` deletes from.
+USER_TABLES = (
+    "auth_events",
+    "sign_in_parts",
+    "enrollment_events",
+    "tickets",
+    "roster",
+    "enrollment_state",
+)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # A statement ends with ";" at the end of a line (no statement here has one inside a line).
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
@@ -123,6 +141,44 @@ class Warehouse:
             self.client.command(f"TRUNCATE TABLE {table}")
             if rows:
                 self.client.insert(table, rows, column_names=columns)
+
+    def apply_retention(self, days: int | None) -> list[str]:
+        """Set (or, with None, remove) the TTL of the RETAINED tables; return what changed."""
+        changed = []
+        for table, column in RETAINED.items():
+            (create,) = self.query(
+                "SELECT create_table_query FROM system.tables "
+                "WHERE database = currentDatabase() AND name = {table:String}",
+                {"table": table},
+            )[0]
+            has_ttl = " TTL " in create
+            if days is not None:
+                # `days` is a validated int from the settings, never an event's value.
+                self.client.command(
+                    f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + "
+                    f"INTERVAL {int(days)} DAY"
+                )
+                changed.append(f"{table}: rows older than {days} days are deleted")
+            elif has_ttl:
+                self.client.command(f"ALTER TABLE {table} REMOVE TTL")
+                changed.append(f"{table}: kept without limit")
+        return changed
+
+    def forget_user(self, user: str) -> dict[str, int]:
+        """Delete every row of one user (login or pseudonym); rows deleted per table."""
+        deleted = {}
+        for table in USER_TABLES:
+            (count,) = self.query(
+                f"SELECT count() FROM {table} WHERE user = {{user:String}}", {"user": user}
+            )[0]
+            if count:
+                self.client.command(
+                    f"DELETE FROM {table} WHERE user = {{user:String}}",
+                    parameters={"user": user},
+                    settings={"mutations_sync": 2},
+                )
+            deleted[table] = count
+        return deleted
 
     def empty(self) -> None:
         """Delete every row the pipeline wrote (the demo starts from nothing)."""

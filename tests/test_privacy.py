@@ -1,0 +1,165 @@
+"""Pseudonymized storage (PIPELINE_PSEUDONYMIZE_KEY): the warehouse holds no login, name, IP
+or ticket text, and every metric still equals the simulator's truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from warehouse_fill import fill, migrated, simulation
+
+from pipeline.aggregate.batch import TABLE_COLUMNS, BatchRules
+from pipeline.aggregate.privacy import Pseudonymizer
+from pipeline.model import AuthEvent, HelpdeskTicket
+from pipeline.plan import load_plan
+from pipeline.report import weekly_metrics
+from pipeline.settings import Settings
+from pipeline.sinks.warehouse import RETAINED, USER_TABLES
+from pipeline.sources.registry import PARSERS
+
+KEY = b"test-only key, 32 bytes long...."
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_pseudonym_is_stable_keyed_and_tells_nothing() -> None:
+    one, other = Pseudonymizer(KEY), Pseudonymizer(KEY[::-1])
+    assert one("ana@example.com") == Pseudonymizer(KEY)("ana@example.com")
+    assert one("ana@example.com") != one("bob@example.com")
+    assert one("ana@example.com") != other("ana@example.com")
+    assert re.fullmatch(r"u_[0-9a-f]{32}", one("ana@example.com"))
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        Pseudonymizer(b"short")
+
+
+def test_an_event_keeps_its_facts_and_loses_who_and_where() -> None:
+    pseudonymize = Pseudonymizer(KEY)
+    okta = (FIXTURES / "okta" / "oie_password_success.json").read_bytes()
+    event = PARSERS["okta"](okta)
+    assert isinstance(event, AuthEvent) and event.user and event.src_ip
+    hidden = pseudonymize.event(event)
+    assert hidden.user == pseudonymize(event.user) and hidden.src_ip is None
+    assert hidden.model_dump(exclude={"user", "src_ip"}) == event.model_dump(
+        exclude={"user", "src_ip"}
+    )
+    ticket = PARSERS["tickets"](
+        (FIXTURES / "tickets" / "servicenow_incident_full.json").read_bytes()
+    )
+    assert isinstance(ticket, HelpdeskTicket) and ticket.summary
+    hidden_ticket = pseudonymize.event(ticket)
+    assert hidden_ticket.summary == "" and hidden_ticket.scenario == ticket.scenario
+
+
+def test_the_key_comes_from_the_environment_or_a_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert Settings().pseudonymization_key() is None
+    secret = tmp_path / "key"
+    secret.write_bytes(KEY + b"\n")
+    monkeypatch.setenv("PIPELINE_PSEUDONYMIZE_KEY_FILE", str(secret))
+    assert Settings().pseudonymization_key() == KEY
+    assert BatchRules.from_settings(Settings()).pseudonymize is not None
+    monkeypatch.setenv("PIPELINE_PSEUDONYMIZE_KEY", "from the variable, 16+ bytes")
+    assert Settings().pseudonymization_key() == b"from the variable, 16+ bytes"
+    assert "16+" not in repr(Settings())
+
+
+def test_a_pseudonymized_warehouse_holds_no_identifier_and_the_same_metrics(
+    tmp_path: Path,
+) -> None:
+    out = simulation(tmp_path, users=150, weeks=30, seed=11)
+    roster = [json.loads(line) for line in (out / "roster.ndjson").read_text().splitlines()]
+    rules = BatchRules.from_settings(Settings())
+    rules = BatchRules(rules.sources, rules.duo_fronted_apps, rules.limits, Pseudonymizer(KEY))
+    # a dead letter that names someone: its bytes stay on the topic, not in the warehouse
+    leak = {"okta": [b'{"actor": {"alternateId": "' + roster[0]["user"].encode() + b'"']}
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        fill(warehouse, out, extra=leak, rules=rules)
+        assert weekly_metrics(warehouse, load_plan()) == json.loads(
+            (out / "truth.json").read_text()
+        )
+        names = {u["user"].lower() for u in roster} | {u["display_name"] for u in roster}
+        names |= {u["user"].split("@")[0] for u in roster}  # the local part alone, too
+        identifiers = re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)
+        scanned = 0
+        for table in TABLE_COLUMNS:
+            for row in warehouse.query(f"SELECT * FROM {table}"):
+                for value in row:
+                    for text in value if isinstance(value, list) else [value]:
+                        if isinstance(text, str):
+                            scanned += 1
+                            assert not identifiers.search(text), (table, text)
+        assert scanned > 10_000
+        (letters,) = warehouse.query("SELECT count(), sum(length(raw)) FROM dead_letters")
+        assert letters == (1, 0)
+        (users,) = warehouse.query("SELECT uniqExact(user) FROM roster FINAL")[0]
+        assert users == len(roster)
+        assert warehouse.query("SELECT count() FROM auth_events WHERE src_ip IS NOT NULL") == [(0,)]
+    finally:
+        warehouse.close()
+
+
+def test_forget_user_deletes_one_users_rows_by_login_and_retention_deletes_old_rows(
+    tmp_path: Path,
+) -> None:
+    out = simulation(tmp_path, users=60, weeks=30, seed=12)
+    login = json.loads((out / "roster.ndjson").read_text().splitlines()[3])["user"]
+    env = {
+        **os.environ,
+        "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}",
+        "PIPELINE_PSEUDONYMIZE_KEY": KEY.decode(),
+    }
+    pseudonym = Pseudonymizer(KEY)(login.lower())
+    counts = "SELECT count(), countIf(user = {u:String}) FROM {t:Identifier}"
+
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        rules = BatchRules.from_settings(Settings(pseudonymize_key=KEY.decode()))
+        fill(warehouse, out, rules=rules)
+        before = {t: warehouse.query(counts, {"u": pseudonym, "t": t})[0] for t in USER_TABLES}
+    finally:
+        warehouse.close()
+    assert before["roster"][1] == 1 and before["auth_events"][1] > 0
+
+    forgotten = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "forget-user", login.upper()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert f"auth_events: {before['auth_events'][1]:,} rows deleted" in forgotten.stdout
+    assert login not in forgotten.stdout + forgotten.stderr
+
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        after = {t: warehouse.query(counts, {"u": pseudonym, "t": t})[0] for t in USER_TABLES}
+        for table in USER_TABLES:
+            assert after[table] == (before[table][0] - before[table][1], 0), table
+
+        # Retention: sign-ins, tickets and dead letters older than 120 days go at the next
+        # merge; enrollment history and the roster stay (the metrics need them).
+        enrollments = warehouse.query("SELECT count() FROM enrollment_events")
+        sign_ins = warehouse.query("SELECT count() FROM auth_events")[0][0]
+        assert len(warehouse.apply_retention(120)) == len(RETAINED)
+        for table in RETAINED:
+            warehouse.client.command(f"OPTIMIZE TABLE {table} FINAL")
+        horizon = datetime.now(UTC) - timedelta(days=121)
+        for table, column in RETAINED.items():
+            older = warehouse.query(
+                f"SELECT count() FROM {table} WHERE {column} < {{h:DateTime64(6, 'UTC')}}",
+                {"h": horizon},
+            )
+            assert older == [(0,)], table
+        assert 0 < warehouse.query("SELECT count() FROM auth_events")[0][0] < sign_ins
+        assert warehouse.query("SELECT count() FROM enrollment_events") == enrollments
+        assert warehouse.apply_retention(None) == [f"{t}: kept without limit" for t in RETAINED]
+    finally:
+        warehouse.close()
