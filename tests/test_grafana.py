@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +47,9 @@ MALFORMED = {
     "entra": [b'{"id": 7, "createdDateTime": []}'],
     "tickets": [b"null"],
 }
+# Schema drift: a Duo factor string no mapping knows, in the rollout's last month.
+DRIFT = json.loads((Path(__file__).parent / "fixtures/duo/auth_unknown_factor.json").read_text())
+DRIFT |= {"isotimestamp": "2026-07-20T10:00:00+00:00", "timestamp": 1784541600}
 
 
 @dataclass
@@ -61,7 +65,7 @@ def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     truth = json.loads((out / "truth.json").read_text())
     warehouse = migrated(out.parent / "wh")
     try:
-        fill(warehouse, out, extra=MALFORMED)
+        fill(warehouse, out, extra={**MALFORMED, "duo": [json.dumps(DRIFT).encode()]})
         weeks = {date.fromisoformat(week["start"]): week for week in truth["weeks"]}
         yield Rollout(warehouse, weeks, check.data_end(warehouse))
     finally:  # one engine directory per process: the next module opens its own
@@ -220,6 +224,22 @@ def test_each_stat_shows_the_target_its_phase_sets(rollout: Rollout) -> None:
             with_targets.add(metric)
     # the example plan sets no active-use target: that stat shows none in any phase
     assert with_targets == {"enrollment_rate", "on_passwordless_rate", "high_risk_active_use_rate"}
+
+
+def test_a_method_no_mapping_knows_is_kept_and_shown(rollout: Rollout) -> None:
+    (drift,) = [
+        q for q in check.queries(dashboards(), []) if "Methods no mapping knows yet" in q.where
+    ]
+    sql = render_query(drift.sql, start=rollout.end - timedelta(days=30), end=rollout.end)
+    rows = rollout.warehouse.query(sql)
+    assert [(source, raw, events) for source, raw, events, _, _ in rows] == [
+        ("duo", "duo_desktop_attestation", 1)
+    ]
+    # kept as a sign-in (not passwordless), not dropped
+    (kept,) = rollout.warehouse.query(
+        "SELECT count() FROM auth_events WHERE has(raw_factors, 'duo_desktop_attestation')"
+    )[0]
+    assert kept == 1
 
 
 def test_the_weekly_ticket_panel_adds_up_to_the_truth(rollout: Rollout) -> None:

@@ -9,6 +9,7 @@ metrics read back from it must equal the simulator's truth file exactly.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -181,9 +182,12 @@ def test_metrics_equal_the_truth_bad_events_are_dead_letters_and_a_replay_change
 def test_a_worker_killed_mid_stream_and_restarted_ends_with_the_same_numbers(
     rollout: Path, broker: str, tmp_path: Path
 ) -> None:
+    """With pseudonymization on: the numbers are the truth's, and neither the warehouse nor
+    the worker's log holds a login or the key."""
     warehouse = tmp_path / "wh"
     sent = produce(broker, rollout)
-    env = worker_env(broker, warehouse)
+    key = "a test key of at least 16 bytes"
+    env = worker_env(broker, warehouse, PIPELINE_PSEUDONYMIZE_KEY=key)
     killed_at = []
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
 
@@ -195,8 +199,19 @@ def test_a_worker_killed_mid_stream_and_restarted_ends_with_the_same_numbers(
         with pytest.raises(RuntimeError, match="stopped before it caught up"):
             catch_up(broker, sent, worker.alive, progress=kill_midway)
     assert killed_at and killed_at[0] < sent
-    run_worker(broker, warehouse, sent)
+    run_worker(broker, warehouse, sent, PIPELINE_PSEUDONYMIZE_KEY=key)
     assert metrics_of(warehouse) == truth_of(rollout)
+
+    logins = [json.loads(line)["user"] for line in (rollout / "roster.ndjson").open()]
+    log = (tmp_path / "worker.log").read_text()
+    assert "ingested" in log and key not in log
+    assert [login for login in logins if login.lower() in log.lower()] == []
+    with Warehouse(f"chdb://{warehouse}") as opened:
+        users = opened.query(
+            "SELECT groupUniqArray(user) FROM (SELECT user FROM auth_events UNION ALL "
+            "SELECT user FROM roster UNION ALL SELECT user FROM enrollment_state)"
+        )[0][0]
+    assert users and all(user.startswith("u_") for user in users if user)
 
 
 def test_two_workers_sharing_the_topics_end_with_the_numbers_of_one(

@@ -473,6 +473,15 @@ def _pipeline_health() -> dash.Dashboard:
     )
     board.with_panel(
         _table(
+            "Methods no mapping knows yet (classified unknown)",
+            "SELECT source, raw_method, events, first_seen, last_seen\nFROM unknown_methods\n"
+            "WHERE last_seen >= $__fromTime\nORDER BY last_seen DESC\nLIMIT 100",
+            description="A vendor's new factor or method string: the events are kept and "
+            "count as not passwordless until someone maps the string (docs/sources/).",
+        ).span(24)
+    )
+    board.with_panel(
+        _table(
             "Latest dead letters",
             "SELECT received_at, source, topic, partition, offset, reason,\n"
             "    substring(raw, 1, 200) AS raw_start\n"
