@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench schemas clean
+.PHONY: setup run test lint bench soak schemas clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m pipeline.bench
+
+# Not part of `make test`: ten minutes of steady load (SOAK_ARGS="--minutes 2 --rate 800").
+soak: setup
+	$(BIN)/python -m pipeline.soak $(SOAK_ARGS)
 
 schemas: setup
 	$(BIN)/pipeline schemas
