@@ -144,7 +144,6 @@ def test_every_query_runs_and_answers_in_its_panels_shape(rollout: Rollout) -> N
     "variables",
     [
         {"source": "okta", "department": "Engineering"},
-        {"source": "duo", "department": "all"},
         # a value with a quote is escaped, not pasted: it matches nothing and breaks nothing
         {"source": "all", "department": "O'Brien & Sons"},
     ],
