@@ -22,7 +22,6 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.bench import FIGURES as BENCH_FIGURES
 from pipeline.bench import build_corpus
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 produced = max(produced, due)
                 if elapsed >= next_sample:
                     next_sample += args.every
-                    sample = Sample(elapsed, produced, lag.lag(topics.inputs()), _rss(worker))
+                    sample = Sample(elapsed, produced, lag.lag(topics.inputs()), worker.rss_mb())
                     samples.append(sample)
                     print(
                         f"{sample.seconds:6.0f} s  produced {sample.produced:9,}  "
@@ -168,13 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("verdict: " + ("PASS" if not problems else "FAIL: " + "; ".join(problems)))
     return 0 if not problems else 1
-
-
-def _rss(worker: WorkerProcess) -> float:
-    for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 if __name__ == "__main__":

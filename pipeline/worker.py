@@ -102,10 +102,17 @@ class WorkerProcess:
 
     def peak_rss_mb(self) -> float:
         """The worker's peak resident memory so far (Linux VmHWM)."""
+        return self._status_mb("VmHWM")
+
+    def rss_mb(self) -> float:
+        """The worker's resident memory now (Linux VmRSS)."""
+        return self._status_mb("VmRSS")
+
+    def _status_mb(self, field: str) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM in /proc: not Linux?")
+        raise RuntimeError(f"no {field} in /proc: not Linux?")
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM (a graceful stop: in-flight batch written, offsets committed)."""
