@@ -20,7 +20,7 @@ from grafana_foundation_sdk.builders import expr as expressions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
-from pipeline.grafana.datasource import DATASOURCE_UID, SQL
+from pipeline.grafana.datasource import DATASOURCE_UID, SQL, column_kind
 
 EXPRESSION_DATASOURCE = "__expr__"
 FOLDER_UID = "passwordless-rollout"
@@ -226,7 +226,7 @@ def numeric_series(
 ) -> list[Series]:
     """A table result as Grafana alerting reads it: each row one series, its string columns
     the labels, its one numeric column the value (more than one number is an error)."""
-    numeric = [i for i, kind in enumerate(types) if _is_number(kind)]
+    numeric = [i for i, kind in enumerate(types) if column_kind(kind) == "number"]
     if len(numeric) != 1:
         raise ValueError(
             f"an alert query must return exactly one numeric column, got {len(numeric)}: "
@@ -275,8 +275,3 @@ def _compare(kind: str, value: float | None, params: Sequence[float]) -> bool:
     if kind == "lt":
         return value < params[0]
     raise ValueError(f"threshold type {kind!r} is not evaluated here")
-
-
-def _is_number(clickhouse_type: str) -> bool:
-    base = clickhouse_type.removeprefix("Nullable(").removesuffix(")")
-    return base.startswith(("Int", "UInt", "Float", "Decimal"))

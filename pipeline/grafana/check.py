@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.grafana.alerts import EXPRESSION_DATASOURCE, Series, evaluate, numeric_series
-from pipeline.grafana.datasource import Format
+from pipeline.grafana.datasource import Format, column_kind
 from pipeline.grafana.macros import render_query
 from pipeline.sinks.warehouse import Warehouse
 
@@ -147,32 +147,19 @@ def _run_one(warehouse: Warehouse, query: Query, sql: str) -> Outcome:
 
 
 def _shape_problem(shape: str, types: Sequence[str]) -> str | None:
-    numbers = [t for t in types if _kind(t) == "number"]
+    numbers = [t for t in types if column_kind(t) == "number"]
     if shape == "time series":
-        if not types or _kind(types[0]) != "time":
+        if not types or column_kind(types[0]) != "time":
             return "a time series needs its time column first, got " + ", ".join(types)
         if not numbers:
             return "a time series needs a numeric value column"
     elif shape in ("stat", "bar chart") and not numbers:
         return f"a {shape} needs a numeric column"
-    elif shape == "bar chart" and _kind(types[0]) != "text":
+    elif shape == "bar chart" and column_kind(types[0]) != "text":
         return "a bar chart needs its category (text) column first"
     elif shape == "variable" and len(types) != 1:
         return f"a variable query returns one column, got {len(types)}"
     return None
-
-
-def _kind(clickhouse_type: str) -> str:
-    base = clickhouse_type
-    for wrapper in ("Nullable(", "LowCardinality("):
-        base = base.removeprefix(wrapper)
-    if base.startswith(("DateTime", "Date")):
-        return "time"
-    if base.startswith(("Int", "UInt", "Float", "Decimal")):
-        return "number"
-    if base.startswith(("String", "FixedString", "Enum")):
-        return "text"
-    return base
 
 
 def _shape(panel_type: str, target: Mapping[str, Any]) -> str:

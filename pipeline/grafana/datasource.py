@@ -89,3 +89,17 @@ def datasource(connection: Connection, password: str) -> dict[str, Any]:
         },
         "secureJsonData": {"password": password},
     }
+
+
+def column_kind(clickhouse_type: str) -> str:
+    """How Grafana reads a ClickHouse column: "time", "number", "text", or the type itself."""
+    base = clickhouse_type
+    for wrapper in ("Nullable(", "LowCardinality("):
+        base = base.removeprefix(wrapper)
+    if base.startswith(("DateTime", "Date")):
+        return "time"
+    if base.startswith(("Int", "UInt", "Float", "Decimal")):
+        return "number"
+    if base.startswith(("String", "FixedString", "Enum")):
+        return "text"
+    return base
