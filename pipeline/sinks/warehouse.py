@@ -143,7 +143,9 @@ class Warehouse:
                 self.client.insert(table, rows, column_names=columns)
 
     def apply_retention(self, days: int | None) -> list[str]:
-        """Set (or, with None, remove) the TTL of the RETAINED tables; return what changed."""
+        """Set (or, with None, remove) the TTL of the RETAINED tables where it differs; return
+        what changed. Only a change is applied: a new TTL makes ClickHouse rewrite old parts,
+        which is not work for every worker start."""
         changed = []
         for table, column in RETAINED.items():
             (create,) = self.query(
@@ -151,15 +153,13 @@ class Warehouse:
                 "WHERE database = currentDatabase() AND name = {table:String}",
                 {"table": table},
             )[0]
-            has_ttl = " TTL " in create
             if days is not None:
-                # `days` is a validated int from the settings, never an event's value.
-                self.client.command(
-                    f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + "
-                    f"INTERVAL {int(days)} DAY"
-                )
-                changed.append(f"{table}: rows older than {days} days are deleted")
-            elif has_ttl:
+                # As ClickHouse writes it back; `days` is a validated int, not an event value.
+                ttl = f"toDateTime({column}) + toIntervalDay({int(days)})"
+                if f" TTL {ttl}" not in create:
+                    self.client.command(f"ALTER TABLE {table} MODIFY TTL {ttl}")
+                    changed.append(f"{table}: rows older than {days} days are deleted")
+            elif " TTL " in create:
                 self.client.command(f"ALTER TABLE {table} REMOVE TTL")
                 changed.append(f"{table}: kept without limit")
         return changed
