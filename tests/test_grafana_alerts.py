@@ -8,14 +8,13 @@ real: the phishing lockdown of week 17 shows as a rising phishing_lockdown scena
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from commands import pipeline_cli
 from warehouse_fill import fill, migrated, simulation
 
 from pipeline.grafana import check
@@ -61,16 +60,10 @@ def test_without_the_no_runbook_scenario_other_never_fires(warehouse: Warehouse)
 def test_the_check_command_names_each_failing_panel_and_exits_1(tmp_path: Path) -> None:
     """`pipeline grafana check` on a warehouse whose `arrivals` view is gone: the panels that
     read it fail, each on its own line, the rest still run, and the command exits 1."""
-    env = {**os.environ, "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}"}
+    env = {"PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}"}
 
     def pipeline(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return pipeline_cli(*args, env=env)
 
     assert pipeline("migrate").returncode == 0
     assert pipeline("sql", "DROP VIEW arrivals").returncode == 0

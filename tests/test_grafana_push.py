@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from commands import pipeline_cli
 from grafana_client import GrafanaApi
 
 from pipeline.grafana.push import Bundle, GrafanaPushError, push, rule_group_body
@@ -864,14 +862,8 @@ def test_a_token_with_a_newline_never_reaches_the_error(grafana: FakeGrafana) ->
 
 
 def test_the_cli_refuses_a_token_with_control_characters(grafana: FakeGrafana) -> None:
-    env = {**os.environ, "PIPELINE_GRAFANA_TOKEN": "glsa_AB\x01CD"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "grafana", "push", "--url", grafana.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {"PIPELINE_GRAFANA_TOKEN": "glsa_AB\x01CD"}
+    result = pipeline_cli("grafana", "push", "--url", grafana.url, env=env)
     assert result.returncode == 2
     assert "control characters" in result.stderr and "glsa_AB" not in result.stderr
     assert grafana.calls() == []

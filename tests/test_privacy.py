@@ -4,14 +4,12 @@ or ticket text, and every metric still equals the simulator's truth."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from commands import pipeline_cli
 from warehouse_fill import fill, migrated, simulation
 
 from pipeline.aggregate.batch import TABLE_COLUMNS, BatchRules
@@ -114,7 +112,6 @@ def test_forget_user_deletes_one_users_rows_by_login_and_retention_deletes_old_r
     out = simulation(tmp_path, users=60, weeks=30, seed=12)
     login = json.loads((out / "roster.ndjson").read_text().splitlines()[3])["user"]
     env = {
-        **os.environ,
         "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}",
         "PIPELINE_PSEUDONYMIZE_KEY": KEY.decode(),
     }
@@ -130,13 +127,7 @@ def test_forget_user_deletes_one_users_rows_by_login_and_retention_deletes_old_r
         warehouse.close()
     assert before["roster"][1] == 1 and before["auth_events"][1] > 0
 
-    forgotten = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "forget-user", login.upper()],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    forgotten = pipeline_cli("forget-user", login.upper(), env=env)
     assert forgotten.returncode == 0, forgotten.stderr
     assert f"auth_events: {before['auth_events'][1]:,} rows deleted" in forgotten.stdout
     assert login not in forgotten.stdout + forgotten.stderr

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from commands import pipeline_cli
 
 from pipeline.sinks import warehouse as warehouse_module
 from pipeline.sinks.warehouse import Warehouse, WarehouseBusy, WarehouseError, redact
@@ -43,13 +42,7 @@ def test_a_migration_edited_after_it_ran_is_refused(
 def test_a_second_process_is_told_the_embedded_warehouse_is_busy(tmp_path: Path) -> None:
     dsn = f"chdb://{tmp_path / 'wh'}"
     with Warehouse(dsn):
-        result = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "sql", "SELECT 1"],
-            env={**os.environ, "PIPELINE_CLICKHOUSE_DSN": dsn},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = pipeline_cli("sql", "SELECT 1", env={"PIPELINE_CLICKHOUSE_DSN": dsn})
         with pytest.raises(WarehouseBusy):
             Warehouse(dsn)  # a second handle in this process is refused the same way
     assert result.returncode == 2
@@ -67,16 +60,10 @@ def test_redact_hides_the_password_only() -> None:
 
 
 def test_sql_binds_parameters_and_migrate_reports(tmp_path: Path) -> None:
-    env = {**os.environ, "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}"}
+    env = {"PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return pipeline_cli(*args, env=env)
 
     migrated = cli("migrate")
     assert migrated.returncode == 0, migrated.stderr
