@@ -863,7 +863,7 @@ def test_a_token_with_a_newline_never_reaches_the_error(grafana: FakeGrafana) ->
 
 def test_the_cli_refuses_a_token_with_control_characters(grafana: FakeGrafana) -> None:
     env = {"PIPELINE_GRAFANA_TOKEN": "glsa_AB\x01CD"}
-    result = pipeline_cli("grafana", "push", "--url", grafana.url, env=env)
+    result = pipeline_cli("grafana", "push", "--url", grafana.url, env=env, timeout=120)
     assert result.returncode == 2
     assert "control characters" in result.stderr and "glsa_AB" not in result.stderr
     assert grafana.calls() == []

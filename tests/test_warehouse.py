@@ -42,7 +42,7 @@ def test_a_migration_edited_after_it_ran_is_refused(
 def test_a_second_process_is_told_the_embedded_warehouse_is_busy(tmp_path: Path) -> None:
     dsn = f"chdb://{tmp_path / 'wh'}"
     with Warehouse(dsn):
-        result = pipeline_cli("sql", "SELECT 1", env={"PIPELINE_CLICKHOUSE_DSN": dsn})
+        result = pipeline_cli("sql", "SELECT 1", env={"PIPELINE_CLICKHOUSE_DSN": dsn}, timeout=120)
         with pytest.raises(WarehouseBusy):
             Warehouse(dsn)  # a second handle in this process is refused the same way
     assert result.returncode == 2
@@ -63,7 +63,7 @@ def test_sql_binds_parameters_and_migrate_reports(tmp_path: Path) -> None:
     env = {"PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return pipeline_cli(*args, env=env)
+        return pipeline_cli(*args, env=env, timeout=120)
 
     migrated = cli("migrate")
     assert migrated.returncode == 0, migrated.stderr
