@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.generated import stale
 from pipeline.model import SCHEMA_MODELS
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -31,9 +32,4 @@ def write_schemas(directory: Path) -> list[Path]:
 
 def check_schemas(directory: Path) -> list[str]:
     """Names of the schema files that are missing or differ from the models."""
-    stale = []
-    for name, text in render_schemas().items():
-        path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            stale.append(name)
-    return stale
+    return [path.name for path in stale(directory, render_schemas())]

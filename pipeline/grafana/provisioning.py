@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.generated import stale, write_stale
 from pipeline.grafana.alerts import FOLDER_TITLE, FOLDER_UID, rule_groups
 from pipeline.grafana.dashboards import dashboards
 from pipeline.grafana.datasource import Connection, datasource
@@ -78,24 +79,13 @@ def rendered() -> dict[str, str]:
 
 
 def write(root: Path = GRAFANA_DIR) -> list[Path]:
-    """Write every file; return the ones that changed."""
-    changed = []
-    for relative, text in rendered().items():
-        path = root / relative
-        if not path.exists() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            changed.append(path)
-    return changed
+    """Write every file that differs; return those."""
+    return write_stale(root, rendered())
 
 
 def out_of_date(root: Path = GRAFANA_DIR) -> list[Path]:
     """The files that differ from what the code renders (missing ones included)."""
-    return [
-        root / relative
-        for relative, text in rendered().items()
-        if not (root / relative).exists() or (root / relative).read_text() != text
-    ]
+    return stale(root, rendered())
 
 
 def bundle(settings: Grafana) -> Bundle:
