@@ -228,11 +228,8 @@ def build_batch(
         elif isinstance(event, HelpdeskTicket):
             rows["tickets"].append(_ticket_row(event))
     rows["sign_in_parts"] = fold.rows()
-    received_at = now
     keep_raw = pseudonymize is None
-    rows["dead_letters"] = [
-        _dead_letter_row(dead, received_at, keep_raw) for dead in batch.dead_letters
-    ]
+    rows["dead_letters"] = [_dead_letter_row(dead, now, keep_raw) for dead in batch.dead_letters]
     ends = end_offsets or {}
     rows["ingest_batches"] = [
         (
@@ -243,7 +240,7 @@ def build_batch(
             last,
             batch.messages[(topic, partition)],
             ends.get((topic, partition)),
-            received_at,
+            now,
         )
         for (topic, partition), (first, last) in batch.ranges.items()
     ]
