@@ -57,7 +57,9 @@ class Outcome:
         return text
 
 
-def queries(dashboards: Mapping[str, Mapping[str, Any]], groups: Sequence[Mapping[str, Any]]):
+def queries(
+    dashboards: Mapping[str, Mapping[str, Any]], groups: Sequence[Mapping[str, Any]]
+) -> list[Query]:
     """Every query of the dashboards (panels and query variables) and of the alert rules."""
     found: list[Query] = []
     for board in dashboards.values():
