@@ -55,7 +55,7 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
     return faust.App(
         app_id,
         broker=[f"kafka://{host.strip()}" for host in bootstrap.split(",")],
-        broker_credentials=_credentials(settings.kafka),
+        broker_credentials=broker_credentials(settings.kafka),
         store="memory://",
         datadir=str(settings.state_dir / app_id),
         web_enabled=False,
@@ -225,12 +225,12 @@ async def _until_written(write: Callable[[], None]) -> None:
             delay = min(delay * 2, _RETRY_MAX)
 
 
-def _credentials(kafka: Kafka) -> faust.SASLCredentials | faust.SSLCredentials | None:
+def broker_credentials(kafka: Kafka) -> faust.SASLCredentials | faust.SSLCredentials | None:
     if kafka.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=kafka.sasl_username,
             password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
-            mechanism=kafka.sasl_mechanism or "PLAIN",
+            mechanism=kafka.sasl_mechanism,
             ssl_context=kafka.ssl_context(),
         )
     if kafka.security_protocol == "SSL":

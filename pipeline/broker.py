@@ -11,20 +11,27 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from types import TracebackType
 from typing import Self
 
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    AuthorizationError,
+    KafkaError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+)
 
 
 class EmbeddedBroker:
     """A Tansu broker on a free loopback port, for as long as the `with` block runs."""
 
     def __init__(self, port: int | None = None, startup_timeout: float = 30.0) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -82,30 +89,62 @@ class EmbeddedBroker:
         self.stop()
 
 
+class TopicSetupError(RuntimeError):
+    """The pipeline's topics could not be checked or created; the message says what to do."""
+
+
 def create_topics(
-    bootstrap: str, names: Iterable[str], partitions: int, **client_options: object
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    timeout: float = 30.0,
+    **client_options: object,
 ) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are);
-    `client_options` are kafka-python security options (Kafka.client_options)."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="pipeline-admin", **client_options
-    )
+    """Create the topics that do not exist yet (existing ones are left as they are), giving up
+    after `timeout` seconds without a broker; `client_options` are kafka-python security
+    options (Kafka.client_options)."""
+    names = list(dict.fromkeys(names))
+    admin = None
     try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="pipeline-admin",
+            bootstrap_timeout_ms=int(timeout * 1000),
+            **client_options,
+        )
         existing = set(admin.list_topics())
         missing = [
             NewTopic(name, num_partitions=partitions, replication_factor=1)
-            for name in dict.fromkeys(names)
+            for name in names
             if name not in existing
         ]
         if missing:
-            try:
+            with suppress(TopicAlreadyExistsError):  # created meanwhile by another client
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # created meanwhile by another client
-            except KafkaError as exc:
-                raise RuntimeError(f"cannot create Kafka topics at {bootstrap}: {exc}") from exc
+    except KafkaError as exc:
+        raise TopicSetupError(_topic_setup_advice(bootstrap, names, partitions, exc)) from None
     finally:
-        admin.close()
+        if admin is not None:
+            admin.close()
+
+
+def _topic_setup_advice(bootstrap: str, names: list[str], partitions: int, exc: KafkaError) -> str:
+    # The broker's error names neither the topics nor the way out: a person needs both.
+    if isinstance(exc, AuthorizationError):
+        advice = (
+            f"this principal may not create topics: grant it CREATE, or create them "
+            f"beforehand with {partitions} partitions each: {', '.join(names)}"
+        )
+    elif isinstance(exc, SaslAuthenticationFailedError):
+        advice = "the broker refused the SASL credentials (PIPELINE_KAFKA_SASL_*)"
+    elif isinstance(exc, KafkaTimeoutError):
+        advice = (
+            "no broker answered: check PIPELINE_KAFKA_BOOTSTRAP, and that "
+            "PIPELINE_KAFKA_SECURITY_PROTOCOL and the SASL / TLS settings match that listener"
+        )
+    else:
+        advice = f"the topics are {', '.join(names)}"
+    return f"cannot set up the Kafka topics at {bootstrap}: {type(exc).__name__}: {exc}; {advice}"
 
 
 class BufferedProducer:
@@ -154,7 +193,7 @@ async def _started_producer(bootstrap: str, client_options: dict[str, object]) -
     return producer
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import orjson
+from pydantic import ValidationError
 
 from pipeline.classify.stats import ClassifyStats
 from pipeline.model import NormalizedEvent, Source, json_line
@@ -23,7 +24,13 @@ SOURCE_CHOICES = [s.value for s in Source] + ["auto"]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except ValidationError as exc:  # the settings, from the environment
+        from pipeline.settings import configuration_problems
+
+        print(f"pipeline: configuration: {configuration_problems(exc)}", file=sys.stderr)
+        return 2
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -221,6 +228,7 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from pipeline.broker import TopicSetupError
     from pipeline.simulate.run import simulate
 
     try:
@@ -235,7 +243,7 @@ def _simulate(args: argparse.Namespace) -> int:
             duo_fronted_share=args.duo_fronted,
             no_runbook_growth=args.no_runbook_growth,
         )
-    except ValueError as exc:
+    except (ValueError, TopicSetupError) as exc:
         print(f"pipeline simulate: {exc}", file=sys.stderr)
         return 2
     print(summary)
@@ -419,14 +427,15 @@ def _utc(text: str) -> datetime:
 
 
 def _warehouse_errors(work: Callable[[], int]) -> int:
-    """Run a warehouse command; its failures become one plain line on stderr."""
+    """Run a warehouse (or worker) command; its failures become one plain line on stderr."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
+    from pipeline.broker import TopicSetupError
     from pipeline.sinks.warehouse import WarehouseError
 
     try:
         return work()
-    except WarehouseError as exc:
+    except (WarehouseError, TopicSetupError) as exc:
         print(f"pipeline: {exc}", file=sys.stderr)
         return 2
     except ClickHouseError as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.model import Source
@@ -16,10 +16,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_WAREHOUSE = REPO_ROOT / "var" / "clickhouse"
 
 
+def _config(prefix: str) -> SettingsConfigDict:
+    # Validation errors never quote their input: it can hold a password or a key.
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", hide_input_in_errors=True)
+
+
 class Topics(BaseSettings):
     """Kafka topic names: one raw topic per source, plus the roster and the dead letters."""
 
-    model_config = SettingsConfigDict(env_prefix="PIPELINE_TOPIC_", extra="ignore")
+    model_config = _config("PIPELINE_TOPIC_")
 
     okta: str = "raw.okta"
     entra: str = "raw.entra"
@@ -49,7 +54,7 @@ class Topics(BaseSettings):
 class Kafka(BaseSettings):
     """How to reach Kafka. Unset bootstrap: the CLI starts the embedded broker."""
 
-    model_config = SettingsConfigDict(env_prefix="PIPELINE_KAFKA_", extra="ignore")
+    model_config = _config("PIPELINE_KAFKA_")
 
     bootstrap: str | None = Field(default=None, description="host:port[,host:port…]")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -59,11 +64,36 @@ class Kafka(BaseSettings):
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    connect_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to reach Kafka at start before giving up"
+    )
     session_timeout: float = Field(
         default=30.0,
         gt=0,
         description="Seconds before a silent worker's partitions go to the others",
     )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        """SASL needs a mechanism and both credentials; certificates need TLS. Half a
+        configuration would otherwise fail later, at the broker, with a vaguer error."""
+        sasl = {
+            "PIPELINE_KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+            "PIPELINE_KAFKA_SASL_USERNAME": self.sasl_username,
+            "PIPELINE_KAFKA_SASL_PASSWORD": self.sasl_password,
+        }
+        protocol = f"PIPELINE_KAFKA_SECURITY_PROTOCOL={self.security_protocol}"
+        if self.security_protocol.startswith("SASL"):
+            if missing := [name for name, value in sasl.items() if value is None]:
+                raise ValueError(f"{protocol} needs {', '.join(missing)}")
+        elif set_anyway := [name for name, value in sasl.items() if value is not None]:
+            raise ValueError(f"{', '.join(set_anyway)} set, but {protocol} uses no SASL")
+        tls = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+        files = [name for name in tls if getattr(self, name) is not None]
+        if files and not self.security_protocol.endswith("SSL"):
+            names = ", ".join(f"PIPELINE_KAFKA_{name.upper()}" for name in files)
+            raise ValueError(f"{names} set, but {protocol} uses no TLS")
+        return self
 
     def client_options(self) -> dict[str, object]:
         """Security options in kafka-python / aiokafka spelling."""
@@ -105,7 +135,7 @@ class Grafana(BaseSettings):
     """The Grafana to push to, and how its ClickHouse datasource reaches the warehouse.
     The provisioning files read the same variables from Grafana's own environment."""
 
-    model_config = SettingsConfigDict(env_prefix="PIPELINE_GRAFANA_", extra="ignore")
+    model_config = _config("PIPELINE_GRAFANA_")
 
     url: str = Field(default="http://localhost:3000", description="Grafana's base URL")
     token: SecretStr | None = Field(
@@ -121,7 +151,7 @@ class Grafana(BaseSettings):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PIPELINE_", extra="ignore")
+    model_config = _config("PIPELINE_")
 
     plan_file: Path | None = Field(
         default=None, description="Rollout plan YAML; the shipped example when unset"
@@ -185,3 +215,17 @@ class Settings(BaseSettings):
     topics: Topics = Field(default_factory=Topics)
     kafka: Kafka = Field(default_factory=Kafka)
     grafana: Grafana = Field(default_factory=Grafana)
+
+
+def configuration_problems(error: ValidationError) -> str:
+    """A settings error in the variables' own names, without the values (which may be secret)."""
+    prefixes = {
+        model.__name__: str(model.model_config.get("env_prefix", ""))
+        for model in (Settings, Topics, Kafka, Grafana)
+    }
+    prefix = prefixes.get(error.title, "PIPELINE_")
+    return "; ".join(
+        (f"{prefix}{str(problem['loc'][0]).upper()}: " if problem["loc"] else "")
+        + problem["msg"].removeprefix("Value error, ")
+        for problem in error.errors(include_input=False, include_url=False)
+    )

@@ -63,6 +63,7 @@ def run_worker(settings: Settings) -> None:
             bootstrap,
             pipeline_topics(settings),
             settings.topics.partitions,
+            settings.kafka.connect_timeout,
             **settings.kafka.client_options(),
         )
         app = build_app(settings, warehouse, bootstrap)
