@@ -267,6 +267,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
+    from pipeline.sinks.access import ensure_reader
     from pipeline.sinks.warehouse import Warehouse
     from pipeline.worker import prepare_warehouse
 
@@ -274,6 +275,8 @@ def _migrate(args: argparse.Namespace) -> int:
         settings = Settings()
         with Warehouse(settings.clickhouse_dsn) as warehouse:
             applied = prepare_warehouse(warehouse, settings)
+            # Here, not at each worker start: it needs rights the worker's user should not have.
+            applied.append(ensure_reader(warehouse, settings.grafana))
             for change in applied:
                 print(change)
             print(f"{warehouse.location}: schema up to date, rollout plan loaded")
