@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/pipeline demo
 
+# Two processes, a module each at a time, the longest modules first (tests/conftest.py): the
+# whole-pipeline tests mostly wait on the broker while the other process computes.
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/ruff check pipeline tests

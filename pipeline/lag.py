@@ -31,15 +31,15 @@ class GroupLag:
             _started_consumer(bootstrap, kafka.aiokafka_options())
         )
 
+    def committed(self, topics: list[str]) -> dict[TopicPartition, int]:
+        """The group's committed offset of each partition of `topics` that has one."""
+        partitions = self._loop.run_until_complete(self._partitions(topics))
+        return self._committed(partitions)
+
     def positions(self, topics: list[str]) -> tuple[dict[str, int], dict[str, int]]:
         """(committed, end) offsets per topic, summed over its partitions."""
         partitions = self._loop.run_until_complete(self._partitions(topics))
-        offsets = self._admin.list_group_offsets({self._group: partitions})[self._group]
-        committed = {
-            tp: meta.offset
-            for tp, meta in offsets.items()
-            if meta is not None and meta.offset is not None and meta.offset >= 0
-        }
+        committed = self._committed(partitions)
         ends = self._loop.run_until_complete(self._ends(partitions, committed))
         by_topic_committed = dict.fromkeys(topics, 0)
         by_topic_end = dict.fromkeys(topics, 0)
@@ -51,6 +51,14 @@ class GroupLag:
     def lag(self, topics: list[str]) -> int:
         committed, end = self.positions(topics)
         return sum(end.values()) - sum(committed.values())
+
+    def _committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        offsets = self._admin.list_group_offsets({self._group: partitions})[self._group]
+        return {
+            tp: meta.offset
+            for tp, meta in offsets.items()
+            if meta is not None and meta.offset is not None and meta.offset >= 0
+        }
 
     async def _partitions(self, topics: list[str]) -> list[TopicPartition]:
         await self._consumer.topics()  # refreshes the metadata: topics may be new

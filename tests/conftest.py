@@ -1,15 +1,47 @@
-"""Services the tests start for themselves: the embedded Kafka-compatible broker (Tansu)."""
+"""Services the tests start for themselves: the embedded Kafka-compatible broker (Tansu),
+and the simulated rollout the whole-pipeline tests stream through it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from streaming import USERS, WEEKS
 
 from pipeline.broker import EmbeddedBroker
+from pipeline.simulate.run import simulate
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     with EmbeddedBroker() as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture
+def broker() -> Iterator[str]:
+    """A broker of the test's own: topics, offsets and groups start empty."""
+    with EmbeddedBroker() as started:
+        yield started.bootstrap
+
+
+@pytest.fixture(scope="module")
+def rollout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated rollout (raw files and truth.json) for the whole-pipeline tests."""
+    out = tmp_path_factory.mktemp("rollout")
+    simulate(users=USERS, weeks=WEEKS, seed=23, out=out)
+    return out
+
+
+# The modules that take longest, first: `make test` runs the tests in two processes
+# (pytest-xdist, one module per process at a time), and these mostly wait on the broker.
+LONGEST_FIRST = ("test_crashes.py", "test_pipeline.py", "test_grafana.py", "test_simulate.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)

@@ -9,118 +9,28 @@ metrics read back from it must equal the simulator's truth file exactly.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 from aiokafka import AIOKafkaConsumer
+from streaming import (
+    WEEKS,
+    catch_up,
+    metrics_of,
+    produce,
+    run_worker,
+    stored_rows,
+    truth_of,
+    worker_env,
+)
 
-from pipeline.broker import BufferedProducer, EmbeddedBroker, create_topics
-from pipeline.lag import wait_until_caught_up
-from pipeline.model import Source
-from pipeline.plan import load_plan
-from pipeline.report import weekly_metrics
 from pipeline.settings import Settings
-from pipeline.simulate.run import simulate
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import WorkerProcess
 
-USERS, WEEKS = 120, 30
-_GROUP = "passwordless-pipeline"
 TESTS_DIR = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def rollout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("rollout")
-    simulate(users=USERS, weeks=WEEKS, seed=23, out=out)
-    return out
-
-
-@pytest.fixture
-def broker() -> Iterator[str]:
-    """A broker of the test's own: topics, offsets and groups start empty."""
-    with EmbeddedBroker() as started:
-        yield started.bootstrap
-
-
-def produce(bootstrap: str, rollout: Path, extra: dict[str, list[bytes]] | None = None) -> int:
-    """The rollout's raw files to their topics (no keys), plus `extra` lines per topic."""
-    topics = Settings().topics
-    create_topics(bootstrap, [*topics.inputs(), topics.dead_letter], topics.partitions)
-    producer = BufferedProducer(bootstrap)
-    sent = 0
-    files = {topics.raw(source): f"{source.value}.ndjson" for source in Source}
-    files[topics.roster] = "roster.ndjson"
-    for topic, name in files.items():
-        lines = (rollout / name).read_bytes().splitlines()
-        lines += (extra or {}).get(topic, [])
-        for line in lines:
-            producer.send(topic, None, line)
-        sent += len(lines)
-    producer.close()
-    return sent
-
-
-def worker_env(bootstrap: str, warehouse: Path, **more: str) -> dict[str, str]:
-    return {
-        "PIPELINE_KAFKA_BOOTSTRAP": bootstrap,
-        "PIPELINE_CLICKHOUSE_DSN": f"chdb://{warehouse}",
-        "PIPELINE_KAFKA_SESSION_TIMEOUT": "6",
-        **more,
-    }
-
-
-def catch_up(
-    bootstrap: str,
-    at_least: int,
-    alive: Callable[[], bool],
-    group: str = _GROUP,
-    progress: Callable[[int, int], None] | None = None,
-) -> None:
-    settings = Settings()
-    wait_until_caught_up(
-        bootstrap,
-        group,
-        settings.kafka,
-        [*settings.topics.inputs(), settings.topics.enrollments],
-        at_least=at_least,
-        timeout=420,
-        alive=alive,
-        progress=progress,
-    )
-
-
-def run_worker(bootstrap: str, warehouse: Path, at_least: int, **env: str) -> None:
-    """One worker from start to caught up, then a graceful stop."""
-    log = warehouse.parent / "worker.log"
-    with WorkerProcess(worker_env(bootstrap, warehouse, **env), log) as worker:
-        try:
-            catch_up(bootstrap, at_least, worker.alive, env.get("PIPELINE_APP_ID", _GROUP))
-        except Exception:
-            print(worker.log_tail(60))
-            raise
-        assert worker.stop() == 0, worker.log_tail()
-
-
-def metrics_of(warehouse: Path) -> dict:
-    with Warehouse(f"chdb://{warehouse}") as opened:
-        return weekly_metrics(opened, load_plan())
-
-
-def truth_of(rollout: Path) -> dict:
-    return orjson.loads((rollout / "truth.json").read_bytes())
-
-
-def stored_rows(warehouse: Path) -> tuple[int, ...]:
-    with Warehouse(f"chdb://{warehouse}") as opened:
-        tables = ("auth_events FINAL", "enrollment_events FINAL", "tickets FINAL", "sign_ins")
-        return tuple(opened.query(f"SELECT count() FROM {table}")[0][0] for table in tables)
 
 
 MALFORMED = {
@@ -135,17 +45,18 @@ MALFORMED = {
 def test_metrics_equal_the_truth_bad_events_are_dead_letters_and_a_replay_changes_nothing(
     rollout: Path, broker: str, tmp_path: Path
 ) -> None:
-    warehouse = tmp_path / "wh"
+    warehouse = f"chdb://{tmp_path / 'wh'}"
+    log = tmp_path / "worker.log"
     # Every raw event twice, at different offsets (a shipper re-sending what it sent), and
     # malformed events on every raw topic among them.
     sent = produce(broker, rollout, MALFORMED) + produce(broker, rollout)
-    run_worker(broker, warehouse, sent)
+    run_worker(broker, warehouse, log, sent)
     truth = truth_of(rollout)
     assert len(truth["weeks"]) == WEEKS
     assert metrics_of(warehouse) == truth
     printed = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "metrics", "--format", "json"],
-        env={**os.environ, "PIPELINE_CLICKHOUSE_DSN": f"chdb://{warehouse}"},
+        env={**os.environ, "PIPELINE_CLICKHOUSE_DSN": warehouse},
         capture_output=True,
         timeout=120,
         check=True,
@@ -159,7 +70,7 @@ def test_metrics_equal_the_truth_bad_events_are_dead_letters_and_a_replay_change
     for _, headers in letters:
         assert headers["dead_letter.reason"]
         assert int(headers["dead_letter.offset"]) >= 0
-    with Warehouse(f"chdb://{warehouse}") as opened:
+    with Warehouse(warehouse) as opened:
         stored = opened.query("SELECT topic, reason FROM dead_letters FINAL")
         progress = opened.query("SELECT topic, partition, lag, end_offset FROM ingest_progress")
         written = opened.query("SELECT sum(messages) FROM ingest_batches")[0][0]
@@ -174,44 +85,9 @@ def test_metrics_equal_the_truth_bad_events_are_dead_letters_and_a_replay_change
     assert written >= sent
 
     # Every topic replayed from its start by a new consumer group.
-    run_worker(broker, warehouse, sent, PIPELINE_APP_ID="replay-from-the-start")
+    run_worker(broker, warehouse, log, sent, PIPELINE_APP_ID="replay-from-the-start")
     assert metrics_of(warehouse) == truth
     assert stored_rows(warehouse) == rows
-
-
-def test_a_worker_killed_mid_stream_and_restarted_ends_with_the_same_numbers(
-    rollout: Path, broker: str, tmp_path: Path
-) -> None:
-    """With pseudonymization on: the numbers are the truth's, and neither the warehouse nor
-    the worker's log holds a login or the key."""
-    warehouse = tmp_path / "wh"
-    sent = produce(broker, rollout)
-    key = "a test key of at least 16 bytes"
-    env = worker_env(broker, warehouse, PIPELINE_PSEUDONYMIZE_KEY=key)
-    killed_at = []
-    with WorkerProcess(env, tmp_path / "worker.log") as worker:
-
-        def kill_midway(committed: int, end: int) -> None:
-            if committed >= sent // 3 and not killed_at:
-                worker.kill()
-                killed_at.append(committed)
-
-        with pytest.raises(RuntimeError, match="stopped before it caught up"):
-            catch_up(broker, sent, worker.alive, progress=kill_midway)
-    assert killed_at and killed_at[0] < sent
-    run_worker(broker, warehouse, sent, PIPELINE_PSEUDONYMIZE_KEY=key)
-    assert metrics_of(warehouse) == truth_of(rollout)
-
-    logins = [json.loads(line)["user"] for line in (rollout / "roster.ndjson").open()]
-    log = (tmp_path / "worker.log").read_text()
-    assert "ingested" in log and key not in log
-    assert [login for login in logins if login.lower() in log.lower()] == []
-    with Warehouse(f"chdb://{warehouse}") as opened:
-        users = opened.query(
-            "SELECT groupUniqArray(user) FROM (SELECT user FROM auth_events UNION ALL "
-            "SELECT user FROM roster UNION ALL SELECT user FROM enrollment_state)"
-        )[0][0]
-    assert users and all(user.startswith("u_") for user in users if user)
 
 
 def test_two_workers_sharing_the_topics_end_with_the_numbers_of_one(
@@ -220,7 +96,7 @@ def test_two_workers_sharing_the_topics_end_with_the_numbers_of_one(
     """Two Faust workers in one consumer group split the partitions between them. The
     embedded warehouse is open to one process only, so both run in one process sharing it
     (tests/two_workers.py); against a ClickHouse server they would be two processes."""
-    warehouse = tmp_path / "wh"
+    warehouse = f"chdb://{tmp_path / 'wh'}"
     sent = produce(broker, rollout)
     log = (tmp_path / "two.log").open("wb")
     assignments = tmp_path / "assignments.json"

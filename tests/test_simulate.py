@@ -19,13 +19,14 @@ from pipeline.plan import load_plan
 from pipeline.simulate.run import simulate
 
 FILES = ("okta", "entra", "ping", "duo", "tickets")
+USERS = 700
 SIMULATE = [sys.executable, "-m", "pipeline.cli", "simulate", "--users", "80", "--weeks", "4"]
 
 
 @pytest.fixture(scope="module")
 def rollout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rollout")
-    simulate(users=1500, weeks=30, seed=11, out=out)
+    simulate(users=USERS, weeks=30, seed=11, out=out)
     return out
 
 
@@ -92,7 +93,7 @@ def test_tickets_carry_the_scenarios_of_the_truth(
 
 def test_roster_rows_are_workforce_users(rollout: Path, truth: dict) -> None:
     rows = [WorkforceUser.model_validate_json(line) for line in (rollout / "roster.ndjson").open()]
-    assert len({row.user for row in rows}) == len(rows) >= 1500
+    assert len({row.user for row in rows}) == len(rows) >= USERS
     assert {row.idp for row in rows} == {"okta", "entra", "ping", "duo"}
     assert any(row.terminated_on for row in rows)
     assert truth["weeks"][0]["active_workforce"] <= len(rows)

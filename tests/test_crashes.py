@@ -1,0 +1,155 @@
+"""Crashes and outages. A worker SIGKILLed at random points of a simulated rollout, again and
+again, and then cut off from its ClickHouse server for a while, ends with the simulator's
+truth: nothing lost, nothing counted twice. At each kill and at the end of the outage, no
+partition's committed offset is past what the warehouse holds.
+
+The warehouse is a ClickHouse HTTP interface (tests/clickhouse_http.py, the real engine behind
+it) so that it can go away and come back, as a server does. The worker runs with
+pseudonymization on and a password in its DSN: its log must hold neither, nor any login.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import pytest
+from clickhouse_http import ClickHouseHttp
+from streaming import GROUP, catch_up, metrics_of, produce, stored_rows, truth_of, worker_env
+
+from pipeline.lag import GroupLag, WorkerExited
+from pipeline.settings import Settings
+from pipeline.sinks.warehouse import Warehouse
+from pipeline.worker import WorkerProcess
+
+KILLS = 3
+OUTAGE_SECONDS = 12.0
+# Batches written just before the server went away may still be committed this long after.
+SETTLE_SECONDS = 3.0
+KEY = "a test key of at least 16 bytes"
+CLICKHOUSE_PASSWORD = "clickhouse-test-password-51d2"
+
+Offsets = dict[tuple[str, int], int]
+
+
+def committed_offsets(lag: GroupLag) -> Offsets:
+    """The group's committed offset of each raw partition."""
+    topics = Settings().topics.inputs()
+    return {(tp.topic, tp.partition): offset for tp, offset in lag.committed(topics).items()}
+
+
+def written_offsets(warehouse: Warehouse) -> Offsets:
+    """Per raw partition, the offset after the last message of any batch the warehouse holds."""
+    rows = warehouse.query(
+        "SELECT topic, partition, max(last_offset) + 1 FROM ingest_batches GROUP BY ALL"
+    )
+    return {(topic, partition): end for topic, partition, end in rows}
+
+
+def committed_but_not_written(committed: Offsets, written: Offsets) -> Offsets:
+    return {tp: offset for tp, offset in committed.items() if offset > written.get(tp, 0)}
+
+
+class Outage:
+    """Takes the ClickHouse server away once the group has committed `at` messages, and brings
+    it back `seconds` later; meanwhile it keeps what the group had committed, and at the end,
+    with the server still down, compares each partition's committed offset with what the
+    engine's own files hold (called with the lag poller's progress, about once a second)."""
+
+    def __init__(self, server: ClickHouseHttp, lag: GroupLag, at: int, seconds: float) -> None:
+        self.server, self.lag, self.at, self.seconds = server, lag, at, seconds
+        self.started: float | None = None
+        self.ended = False
+        self.committed_while_away: list[tuple[float, int, int]] = []
+        self.unwritten: Offsets | None = None
+
+    def progress(self, committed: int, end: int) -> None:
+        if self.started is None:
+            if self.at <= committed < end:
+                self.server.stop()
+                self.started = time.monotonic()
+            return
+        if self.ended:
+            return
+        away = time.monotonic() - self.started
+        self.committed_while_away.append((away, committed, end))
+        if away >= self.seconds:
+            offsets = committed_offsets(self.lag)
+            with Warehouse(f"chdb://{self.server.data}") as files:  # the server is down
+                self.unwritten = committed_but_not_written(offsets, written_offsets(files))
+            self.server.start()
+            self.ended = True
+
+
+def test_killed_at_random_points_and_cut_off_from_clickhouse_it_ends_with_the_truth(
+    rollout: Path, broker: str, tmp_path: Path
+) -> None:
+    seed = int(os.environ.get("PIPELINE_TEST_CHAOS_SEED", random.randrange(2**32)))
+    chance = random.Random(seed)
+    replay = f"replay with PIPELINE_TEST_CHAOS_SEED={seed}"
+    server = ClickHouseHttp(tmp_path / "clickhouse").start()
+    lag = GroupLag(broker, GROUP, Settings().kafka)
+    try:
+        sent = produce(broker, rollout)
+        dsn = f"http://pipeline:{CLICKHOUSE_PASSWORD}@127.0.0.1:{server.port}"
+        # Small batches: a kill lands in the middle of a write, an ack or a send as often as
+        # between batches.
+        env = worker_env(broker, dsn, PIPELINE_PSEUDONYMIZE_KEY=KEY, PIPELINE_BATCH_SIZE="500")
+        log = tmp_path / "worker.log"
+
+        killed_at: list[int] = []
+        for point in sorted(chance.uniform(0.05, 0.5) for _ in range(KILLS)):
+            with WorkerProcess(env, log) as worker:
+
+                def kill_past(committed: int, end: int, point: float = point) -> None:
+                    if committed >= point * sent and worker.alive():
+                        time.sleep(chance.uniform(0.0, 0.6))  # anywhere in a batch
+                        worker.kill()
+                        killed_at.append(committed)
+
+                with pytest.raises(WorkerExited):
+                    catch_up(broker, sent, worker.alive, progress=kill_past)
+            with Warehouse(dsn) as warehouse:
+                written = written_offsets(warehouse)
+            assert committed_but_not_written(committed_offsets(lag), written) == {}, replay
+        assert len(killed_at) == KILLS, replay
+
+        outage = Outage(server, lag, int(chance.uniform(0.55, 0.7) * sent), OUTAGE_SECONDS)
+        with WorkerProcess(env, log) as worker:
+            catch_up(broker, sent, worker.alive, progress=outage.progress)
+            assert worker.stop() == 0, worker.log_tail()
+        assert outage.ended, replay
+        assert outage.unwritten == {}, replay
+        # While the warehouse was away the group stayed behind and committed nothing more.
+        settled = [(c, e) for t, c, e in outage.committed_while_away if t >= SETTLE_SECONDS]
+        assert len(settled) >= 5, outage.committed_while_away
+        assert len({committed for committed, _ in settled}) == 1, (replay, settled)
+        assert all(committed < end for committed, end in settled), replay
+
+        truth = truth_of(rollout)
+        assert metrics_of(dsn) == truth, replay
+        with Warehouse(dsn) as warehouse:
+            rows = warehouse.query("SELECT count() FROM auth_events")[0][0]
+            users = warehouse.query(
+                "SELECT groupUniqArray(user) FROM (SELECT user FROM auth_events UNION ALL "
+                "SELECT user FROM roster UNION ALL SELECT user FROM enrollment_state)"
+            )[0][0]
+        assert users and all(user.startswith("u_") for user in users if user)
+        events, _, _, sign_ins = stored_rows(dsn)
+        print(
+            f"seed {seed}: {sent:,} events; killed after {killed_at} committed; "
+            f"{OUTAGE_SECONDS:.0f} s outage at {outage.at:,}; auth_events {events:,} "
+            f"({rows - events:,} replayed rows absorbed), sign-ins {sign_ins:,}"
+        )
+    finally:
+        lag.close()
+        server.stop()
+
+    text = log.read_text()
+    assert text.count("warehouse write failed") >= 1, "the outage went unnoticed"
+    assert KEY not in text and CLICKHOUSE_PASSWORD not in text
+    logins = [json.loads(line)["user"].lower() for line in (rollout / "roster.ndjson").open()]
+    assert [login for login in logins if login in text.lower()] == []
