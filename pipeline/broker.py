@@ -26,6 +26,8 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
+from pipeline.process import stop_process
+
 
 class EmbeddedBroker:
     """A Tansu broker on a free loopback port, for as long as the `with` block runs."""
@@ -71,13 +73,7 @@ class EmbeddedBroker:
         raise RuntimeError(f"the embedded Kafka broker did not listen on {self.bootstrap}")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process, timeout=10)
         self._process = None
 
     def __enter__(self) -> Self:

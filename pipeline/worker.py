@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import faust
 from pipeline.app import build_app
 from pipeline.broker import EmbeddedBroker, create_topics
 from pipeline.plan import load_plan
+from pipeline.process import stop_process
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
 
@@ -101,6 +101,11 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """None while it runs; negative: the signal that ended it."""
+        return None if self._process is None else self._process.poll()
+
     def peak_rss_mb(self) -> float:
         """The worker's peak resident memory so far (Linux VmHWM)."""
         return self._status_mb("VmHWM")
@@ -117,22 +122,11 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM (a graceful stop: in-flight batch written, offsets committed)."""
-        if self._process is None:
-            return 0
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        return self._process.returncode
+        return stop_process(self._process, timeout) or 0
 
     def kill(self) -> None:
         """SIGKILL: the crash of a machine, as far as the worker can tell."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process, timeout=60, kill=True)
 
     def log_tail(self, lines: int = 25) -> str:
         if not self._log_path.exists():

@@ -55,6 +55,7 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from pipeline.broker import free_port
+from pipeline.process import stop_process
 
 # URL arguments the HTTP layer consumes: not ClickHouse settings for the engine.
 TRANSPORT = frozenset(
@@ -454,16 +455,7 @@ class ClickHouseHttp:
     def stop(self, kill: bool = False) -> None:
         """Stop the server: SIGTERM (the engine closes), or with `kill` SIGKILL (a crash).
         Returns once the process is gone, so the port refuses connections."""
-        if self._process is not None and self._process.poll() is None:
-            if kill:
-                self._process.kill()
-            else:
-                self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process, timeout=30, kill=kill)
         self._process = None
 
     def __enter__(self) -> Self:
