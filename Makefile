@@ -21,7 +21,7 @@ run: setup
 # Two processes, a module each at a time, the longest modules first (tests/conftest.py): the
 # whole-pipeline tests mostly wait on the broker while the other process computes.
 test: setup lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=10
 
 lint: setup
 	$(BIN)/ruff check pipeline tests

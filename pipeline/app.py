@@ -16,8 +16,10 @@ the topics.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
+import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from pipeline.aggregate.batch import BatchRules, RawMessage, build_batch
+from pipeline.continuity import Continuity, DroppedMessages
 from pipeline.model import EnrollmentEvent, json_line
 from pipeline.settings import Kafka, Settings
 from pipeline.sinks.warehouse import Warehouse
@@ -87,6 +90,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     )
     rules = BatchRules.from_settings(settings)
     totals = Ingested()
+    continuity = Continuity(bootstrap, settings.app_id, settings.kafka)
 
     @app.agent(raw, name="ingest")
     async def ingest(stream: StreamT) -> None:
@@ -99,6 +103,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
 
     async def _ingest(events: list[EventT]) -> None:
         messages = [_raw_message(event) for event in events]
+        await _every_message_seen(messages)
         # Each partition's end as the consumer last fetched it: the lag at this write.
         ends = await app.consumer.highwaters(*{event.message.tp for event in events})
         end_offsets = {(tp.topic, tp.partition): end for tp, end in ends.items()}
@@ -128,6 +133,25 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         totals.dead_letters += len(batch.dead_letters)
         totals.batches += 1
 
+    async def _every_message_seen(messages: list[RawMessage]) -> None:
+        """Stop (before acknowledging) when the stream skipped messages Kafka holds."""
+        loop = asyncio.get_running_loop()
+        generation = app.consumer_generation_id
+        jumps = await loop.run_in_executor(None, continuity.gaps, messages, generation)
+        for topic, partition, expected, got in jumps:
+            held = await loop.run_in_executor(
+                None, continuity.dropped, topic, partition, expected, got
+            )
+            if held is not None:
+                raise DroppedMessages(
+                    f"{topic}[{partition}] went from offset {expected - 1} to {got}, but Kafka "
+                    f"holds offset {held}: the stream dropped messages (a Faust recovery race); "
+                    "stopping before acknowledging them, so that a restart reads them again"
+                )
+            log.info(
+                "%s[%s]: offsets %s to %s hold no message", topic, partition, expected, got - 1
+            )
+
     @app.agent(enrollments, name="track_enrollment")
     async def track_enrollment(stream: StreamT) -> None:
         latest: dict[str, dict] = {}
@@ -143,6 +167,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         stream.add_processor(apply)
         async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
             with _stop_on_error("track_enrollment"):
+                await _every_message_seen([_raw_message(event) for event in events])
                 rows = [
                     (user, state["factors"], bool(state["factors"]), state["updated_at"])
                     for user, state in latest.items()
@@ -152,6 +177,12 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
                     partial(warehouse.insert, "enrollment_state", rows, ENROLLMENT_STATE_COLUMNS)
                 )
             await _ack(stream, events)
+
+    @app.task
+    async def log_tasks_on_sigusr1() -> None:
+        # `kill -USR1 <worker>` logs what every task of the worker waits on: for a worker that
+        # is alive but makes no progress.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _log_tasks)
 
     @app.timer(interval=10.0)
     async def report_progress() -> None:
@@ -164,6 +195,13 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
             )
 
     return app
+
+
+def _log_tasks() -> None:
+    for task in asyncio.all_tasks():
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        log.warning("task %s:\n%s", task.get_name(), stack.getvalue())
 
 
 async def _ack(stream: StreamT, events: list[EventT]) -> None:

@@ -60,6 +60,7 @@ def catch_up(
     alive: Callable[[], bool],
     group: str = GROUP,
     progress: Callable[[int, int], None] | None = None,
+    timeout: float = 420,
 ) -> None:
     """Wait until the group has committed at least `at_least` messages and all there are."""
     settings = Settings()
@@ -69,7 +70,7 @@ def catch_up(
         settings.kafka,
         [*settings.topics.inputs(), settings.topics.enrollments],
         at_least=at_least,
-        timeout=420,
+        timeout=timeout,
         alive=alive,
         progress=progress,
     )
