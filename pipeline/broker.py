@@ -12,7 +12,6 @@ import subprocess
 import time
 from collections.abc import Iterable
 from contextlib import suppress
-from types import TracebackType
 from typing import Self
 
 from aiokafka import AIOKafkaProducer
@@ -26,10 +25,10 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from pipeline.process import stop_process
+from pipeline.process import ChildService, stop_process
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(ChildService):
     """A Tansu broker on a free loopback port, for as long as the `with` block runs."""
 
     def __init__(self, port: int | None = None, startup_timeout: float = 30.0) -> None:
@@ -75,14 +74,6 @@ class EmbeddedBroker:
     def stop(self) -> None:
         stop_process(self._process, timeout=10)
         self._process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 class TopicSetupError(RuntimeError):

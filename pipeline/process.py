@@ -3,6 +3,26 @@
 from __future__ import annotations
 
 import subprocess
+from types import TracebackType
+from typing import Self
+
+
+class ChildService:
+    """A child process a `with` block starts and stops (subclasses say how)."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 def stop_process(

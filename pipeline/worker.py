@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import faust
@@ -17,7 +16,7 @@ import faust
 from pipeline.app import build_app
 from pipeline.broker import EmbeddedBroker, create_topics
 from pipeline.plan import load_plan
-from pipeline.process import stop_process
+from pipeline.process import ChildService, stop_process
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
 
@@ -71,7 +70,7 @@ def run_worker(settings: Settings) -> None:
         worker.execute_from_commandline()
 
 
-class WorkerProcess:
+class WorkerProcess(ChildService):
     """`pipeline worker` in a child process, with its output in a log file. The demo,
     the benchmark and the tests run the worker this way: the embedded warehouse is open
     to one process at a time, and a child can be killed like a real worker."""
@@ -132,11 +131,3 @@ class WorkerProcess:
         if not self._log_path.exists():
             return ""
         return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

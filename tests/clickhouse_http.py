@@ -50,12 +50,11 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from pipeline.broker import free_port
-from pipeline.process import stop_process
+from pipeline.process import ChildService, stop_process
 
 # URL arguments the HTTP layer consumes: not ClickHouse settings for the engine.
 TRANSPORT = frozenset(
@@ -415,7 +414,7 @@ def serve(data: Path, port: int, host: str = "127.0.0.1") -> None:
 # -- the test side: the child process, started and stopped ---------------------------------------
 
 
-class ClickHouseHttp:
+class ClickHouseHttp(ChildService):
     """A ClickHouse HTTP interface on a loopback port (chosen once: a restart keeps it), served
     by a child process on `data`, which survives the process."""
 
@@ -457,14 +456,6 @@ class ClickHouseHttp:
         Returns once the process is gone, so the port refuses connections."""
         stop_process(self._process, timeout=30, kill=kill)
         self._process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _pong(port: int) -> bool:
