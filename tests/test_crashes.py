@@ -30,8 +30,6 @@ from pipeline.worker import WorkerProcess
 KILLS = 3
 STOPPED_ITSELF = 70  # pipeline/app.py: a batch it cannot finish is left for the next start
 OUTAGE_SECONDS = 12.0
-# Batches written just before the server went away may still be committed this long after.
-SETTLE_SECONDS = 3.0
 KEY = "a test key of at least 16 bytes"
 CLICKHOUSE_PASSWORD = "clickhouse-test-password-51d2"
 
@@ -158,12 +156,13 @@ def test_killed_at_random_points_and_cut_off_from_clickhouse_it_ends_with_the_tr
         outage = Outage(server, lag, int(chance.uniform(0.55, 0.7) * sent), OUTAGE_SECONDS)
         supervisor.run(broker, sent, outage.progress)
         assert outage.ended, replay
+        # With the warehouse away, no raw partition's commit passed what it holds (checked on
+        # the engine's own files at the outage's end) and the group stayed behind. (Offsets
+        # acknowledged before the outage may still be committed during it: Faust commits one
+        # consecutive run of acknowledged offsets per partition and interval.)
         assert outage.unwritten == {}, replay
-        # While the warehouse was away the group stayed behind and committed nothing more.
-        settled = [(c, e) for t, c, e in outage.committed_while_away if t >= SETTLE_SECONDS]
-        assert len(settled) >= 5, outage.committed_while_away
-        assert len({committed for committed, _ in settled}) == 1, (replay, settled)
-        assert all(committed < end for committed, end in settled), replay
+        away = outage.committed_while_away
+        assert len(away) >= 5 and all(committed < end for _, committed, end in away), away
 
         truth = truth_of(rollout)
         assert metrics_of(dsn) == truth, replay
