@@ -135,13 +135,9 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
 
     async def _every_message_seen(messages: list[RawMessage]) -> None:
         """Stop (before acknowledging) when the stream skipped messages Kafka holds."""
-        loop = asyncio.get_running_loop()
-        generation = app.consumer_generation_id
-        jumps = await loop.run_in_executor(None, continuity.gaps, messages, generation)
-        for topic, partition, expected, got in jumps:
-            held = await loop.run_in_executor(
-                None, continuity.dropped, topic, partition, expected, got
-            )
+        for jump in await continuity.gaps(messages, app.consumer_generation_id):
+            topic, partition, expected, got = jump
+            held = await continuity.dropped(jump)
             if held is not None:
                 raise DroppedMessages(
                     f"{topic}[{partition}] went from offset {expected - 1} to {got}, but Kafka "

@@ -15,11 +15,13 @@ Offsets Kafka does not hold are let through.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from pipeline.aggregate.batch import RawMessage
+from pipeline.lag import committed_offsets
 from pipeline.settings import Kafka
 
 # (topic, partition, the offset expected, the offset seen instead)
@@ -31,26 +33,26 @@ class DroppedMessages(RuntimeError):
 
 
 class Continuity:
-    """The next offset this worker must see per partition, for one consumer generation."""
+    """The next offset this worker must see per partition, for one consumer generation. Its
+    state changes on the event loop only; Kafka is asked in a thread."""
 
     def __init__(self, bootstrap: str, group: str, kafka: Kafka) -> None:
         self._bootstrap, self._group, self._kafka = bootstrap, group, kafka
         self._generation: int | None = None
         self._expected: dict[tuple[str, int], int] = {}
 
-    def gaps(
-        self, messages: Iterable[RawMessage], generation: int
-    ) -> list[tuple[str, int, int, int]]:
-        """(topic, partition, expected, got) for each jump past the expected offset; advances
-        the expected offsets. A new generation (a rebalance) starts from the committed ones."""
+    async def gaps(self, messages: Iterable[RawMessage], generation: int) -> list[Jump]:
+        """Each jump past the expected offset; advances the expected offsets. A new generation
+        (a rebalance) starts again from the committed offsets."""
         if generation != self._generation:
             self._generation, self._expected = generation, {}
         by_partition: dict[tuple[str, int], list[int]] = {}
         for message in messages:
             by_partition.setdefault((message.topic, message.partition), []).append(message.offset)
-        unknown = [tp for tp in by_partition if tp not in self._expected]
-        if unknown:
-            self._expected.update(self._starts(unknown))
+        if unknown := [tp for tp in by_partition if tp not in self._expected]:
+            starts = await asyncio.get_running_loop().run_in_executor(None, self._starts, unknown)
+            for tp, start in starts.items():
+                self._expected.setdefault(tp, start)
         jumps = []
         for tp, offsets in by_partition.items():
             expected = self._expected.get(tp)
@@ -62,14 +64,13 @@ class Continuity:
             self._expected[tp] = expected  # type: ignore[assignment]
         return jumps
 
-    def dropped(self, topic: str, partition: int, start: int, end: int) -> int | None:
-        """The first offset in [start, end) that Kafka holds a message at; None if none."""
+    async def dropped(self, jump: Jump) -> int | None:
+        """The first offset of the jump's range that Kafka holds a message at; None if none."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._first_held, *jump)
+
+    def _first_held(self, topic: str, partition: int, start: int, end: int) -> int | None:
         tp = TopicPartition(topic, partition)
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            client_id="pipeline-continuity",
-            **self._kafka.client_options(),
-        )
+        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **self._options())
         try:
             consumer.assign([tp])
             consumer.seek(tp, start)
@@ -87,22 +88,20 @@ class Continuity:
         """Where the worker resumes each partition: the group's committed offset, or, with none
         (the worker reads from the earliest), the partition's first offset."""
         wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
-        options = {"client_id": "pipeline-continuity", **self._kafka.client_options()}
-        admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, **options)
+        admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, **self._options())
         try:
-            offsets = admin.list_group_offsets({self._group: wanted})[self._group]
+            committed = committed_offsets(admin, self._group, wanted)
         finally:
             admin.close()
-        starts = {
-            (tp.topic, tp.partition): meta.offset
-            for tp, meta in offsets.items()
-            if meta is not None and meta.offset is not None and meta.offset >= 0
-        }
+        starts = {(tp.topic, tp.partition): offset for tp, offset in committed.items()}
         if fresh := [tp for tp in wanted if (tp.topic, tp.partition) not in starts]:
-            consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **options)
+            consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **self._options())
             try:
                 for tp, offset in consumer.beginning_offsets(fresh).items():
                     starts[(tp.topic, tp.partition)] = offset
             finally:
                 consumer.close()
         return starts
+
+    def _options(self) -> dict[str, object]:
+        return {"client_id": "pipeline-continuity", **self._kafka.client_options()}

@@ -53,12 +53,7 @@ class GroupLag:
         return sum(end.values()) - sum(committed.values())
 
     def _committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        offsets = self._admin.list_group_offsets({self._group: partitions})[self._group]
-        return {
-            tp: meta.offset
-            for tp, meta in offsets.items()
-            if meta is not None and meta.offset is not None and meta.offset >= 0
-        }
+        return committed_offsets(self._admin, self._group, partitions)
 
     async def _partitions(self, topics: list[str]) -> list[TopicPartition]:
         await self._consumer.topics()  # refreshes the metadata: topics may be new
@@ -91,6 +86,18 @@ class GroupLag:
         self._loop.run_until_complete(self._consumer.stop())
         self._loop.close()
         self._admin.close()
+
+
+def committed_offsets(
+    admin: KafkaAdminClient, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The group's committed offset of each of `partitions` that has one."""
+    offsets = admin.list_group_offsets({group: partitions})[group]
+    return {
+        tp: meta.offset
+        for tp, meta in offsets.items()
+        if meta is not None and meta.offset is not None and meta.offset >= 0
+    }
 
 
 async def _started_consumer(bootstrap: str, options: dict[str, object]) -> AIOKafkaConsumer:
