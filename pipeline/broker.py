@@ -26,6 +26,7 @@ from kafka.errors import (
 )
 
 from pipeline.process import ChildService, stop_process
+from pipeline.settings import Kafka
 
 
 class EmbeddedBroker(ChildService):
@@ -81,23 +82,19 @@ class TopicSetupError(RuntimeError):
 
 
 def create_topics(
-    bootstrap: str,
-    names: Iterable[str],
-    partitions: int,
-    timeout: float = 30.0,
-    **client_options: object,
+    bootstrap: str, names: Iterable[str], partitions: int, kafka: Kafka | None = None
 ) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are), giving up
-    after `timeout` seconds without a broker; `client_options` are kafka-python security
-    options (Kafka.client_options)."""
+    """Create the topics that do not exist yet (existing ones are left as they are), with the
+    security settings of `kafka` (none: plaintext), giving up after its connect timeout."""
+    kafka = kafka or Kafka.model_construct()  # the defaults, not the environment's settings
     names = list(dict.fromkeys(names))
     admin = None
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
             client_id="pipeline-admin",
-            bootstrap_timeout_ms=int(timeout * 1000),
-            **client_options,
+            bootstrap_timeout_ms=int(kafka.connect_timeout * 1000),
+            **kafka.client_options(),
         )
         existing = set(admin.list_topics())
         missing = [

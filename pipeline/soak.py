@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     topics = settings.topics
     with kafka_bootstrap(settings) as bootstrap:
-        create_topics(
-            bootstrap, topics.inputs(), topics.partitions, **settings.kafka.client_options()
-        )
+        create_topics(bootstrap, topics.inputs(), topics.partitions, settings.kafka)
         env = {
             "PIPELINE_KAFKA_BOOTSTRAP": bootstrap,
             "PIPELINE_APP_ID": GROUP,

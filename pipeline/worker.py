@@ -59,11 +59,7 @@ def run_worker(settings: Settings) -> None:
             )
         prepare_warehouse(warehouse, settings)
         create_topics(
-            bootstrap,
-            pipeline_topics(settings),
-            settings.topics.partitions,
-            settings.kafka.connect_timeout,
-            **settings.kafka.client_options(),
+            bootstrap, pipeline_topics(settings), settings.topics.partitions, settings.kafka
         )
         app = build_app(settings, warehouse, bootstrap)
         worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)

@@ -114,13 +114,7 @@ class KafkaOutput(_Closing):
     partition, in order); the roster to the roster topic."""
 
     def __init__(self, bootstrap: str, topics: Topics, kafka: Kafka) -> None:
-        create_topics(
-            bootstrap,
-            topics.inputs(),
-            topics.partitions,
-            kafka.connect_timeout,
-            **kafka.client_options(),
-        )
+        create_topics(bootstrap, topics.inputs(), topics.partitions, kafka)
         self._producer = BufferedProducer(bootstrap, **kafka.aiokafka_options())
         self._topics = topics
         self.counts: dict[Source, int] = dict.fromkeys(Source, 0)
