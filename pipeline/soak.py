@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "PIPELINE_CLICKHOUSE_DSN": f"chdb://{WORK / 'clickhouse'}",
             "PIPELINE_STATE_DIR": str(WORK / "faust"),
         }
-        producer = BufferedProducer(bootstrap, **settings.kafka.client_options())
+        producer = BufferedProducer(bootstrap, **settings.kafka.aiokafka_options())
         lag = GroupLag(bootstrap, GROUP, settings.kafka)
         samples: list[Sample] = []
         with WorkerProcess(env, WORK / "worker.log") as worker:
