@@ -36,7 +36,7 @@ CLICKHOUSE_PASSWORD = "clickhouse-test-password-51d2"
 Offsets = dict[tuple[str, int], int]
 
 
-def committed_offsets(lag: GroupLag) -> Offsets:
+def raw_committed(lag: GroupLag) -> Offsets:
     """The group's committed offset of each raw partition."""
     topics = Settings().topics.inputs()
     return {(tp.topic, tp.partition): offset for tp, offset in lag.committed(topics).items()}
@@ -78,7 +78,7 @@ class Outage:
         away = time.monotonic() - self.started
         self.committed_while_away.append((away, committed, end))
         if away >= self.seconds:
-            offsets = committed_offsets(self.lag)
+            offsets = raw_committed(self.lag)
             with Warehouse(f"chdb://{self.server.data}") as files:  # the server is down
                 self.unwritten = committed_but_not_written(offsets, written_offsets(files))
             self.server.start()
@@ -150,7 +150,7 @@ def test_killed_at_random_points_and_cut_off_from_clickhouse_it_ends_with_the_tr
                 supervisor.run(broker, sent, kill_past)
             with Warehouse(dsn) as warehouse:
                 written = written_offsets(warehouse)
-            assert committed_but_not_written(committed_offsets(lag), written) == {}, replay
+            assert committed_but_not_written(raw_committed(lag), written) == {}, replay
         assert len(killed_at) == KILLS, replay
 
         outage = Outage(server, lag, int(chance.uniform(0.55, 0.7) * sent), OUTAGE_SECONDS)
