@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from pipeline.grafana import check as grafana_check
 from pipeline.grafana.alerts import rule_groups
 from pipeline.grafana.dashboards import dashboards
 from pipeline.lag import wait_until_caught_up
-from pipeline.plan import load_plan
+from pipeline.plan import load_plan, save_plan
 from pipeline.report import phase_gates, weekly_metrics
 from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
@@ -71,8 +71,15 @@ def _num(value: float | None) -> str:
 
 
 def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
-    settings = Settings()
     started = time.perf_counter()
+    # The configured plan moved to end last week, so that Grafana's default "last 30 days"
+    # shows the demo's data; `pipeline simulate` keeps the plan's own dates (same seed, same bytes).
+    configured = Settings()
+    plan = load_plan(configured.plan_file).ending_before(datetime.now(UTC).date(), weeks)
+    out.mkdir(parents=True, exist_ok=True)
+    plan_file = (out / "rollout_plan.yaml").resolve()
+    save_plan(plan, plan_file)
+    settings = configured.model_copy(update={"plan_file": plan_file})
     with kafka_bootstrap(settings) as bootstrap:
         where = "embedded broker" if not settings.kafka.bootstrap else "Kafka"
         print(f"1/4 Kafka: {where} at {bootstrap}", flush=True)
@@ -82,10 +89,17 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
             print(f"2/4 warehouse: {warehouse.location} (migrated, plan loaded, emptied)")
             location = warehouse.location
         print(f"3/4 simulating a {weeks}-week rollout of {users:,} users into the raw topics")
-        summary = simulate(users=users, weeks=weeks, seed=seed, out=out, kafka=bootstrap)
+        summary = simulate(
+            users=users,
+            weeks=weeks,
+            seed=seed,
+            out=out,
+            plan_file=plan_file,
+            kafka=bootstrap,
+        )
         print("    " + summary, flush=True)
         print(f"4/4 running `pipeline worker` until it has caught up (log: {out}/worker.log)")
-        env = {"PIPELINE_KAFKA_BOOTSTRAP": bootstrap}
+        env = {"PIPELINE_KAFKA_BOOTSTRAP": bootstrap, "PIPELINE_PLAN_FILE": str(plan_file)}
         with WorkerProcess(env, out / "worker.log") as worker:
             try:
                 wait_until_caught_up(
@@ -104,7 +118,7 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
                 return 1
         print()
     with Warehouse(settings.clickhouse_dsn) as warehouse:
-        metrics = weekly_metrics(warehouse, load_plan(settings.plan_file))
+        metrics = weekly_metrics(warehouse, plan)
         gates = phase_gates(warehouse)
         dead = warehouse.query("SELECT count() FROM dead_letters FINAL")[0][0]
         end = grafana_check.data_end(warehouse)

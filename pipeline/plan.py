@@ -74,6 +74,12 @@ class RolloutPlan(BaseModel):
     def week_start(self, week: int) -> date:
         return self.start + timedelta(weeks=week - 1)
 
+    def ending_before(self, day: date, weeks: int) -> RolloutPlan:
+        """This plan moved so that its first `weeks` weeks end on the Sunday before `day`'s
+        ISO week: a rollout simulated on it ends about `day`, with no event after it."""
+        monday = day - timedelta(days=day.weekday())
+        return self.model_copy(update={"start": monday - timedelta(weeks=weeks)})
+
     def phase_of_week(self, week: int) -> Phase | None:
         return next((p for p in self.phases if p.contains(week)), None)
 
@@ -81,6 +87,11 @@ class RolloutPlan(BaseModel):
         """The phase in force in a rollout week (0 before the rollout starts)."""
         phase = self.phase_of_week(week)
         return phase.phase if phase else 0
+
+
+def save_plan(plan: RolloutPlan, path: Path) -> None:
+    """Write a plan as YAML that load_plan reads back equal."""
+    path.write_text(yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False), "utf-8")
 
 
 def load_plan(path: Path | str | None = None) -> RolloutPlan:

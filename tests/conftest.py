@@ -3,14 +3,26 @@ and the simulated rollout the whole-pipeline tests stream through it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
 from streaming import USERS, WEEKS
 
 from pipeline.broker import EmbeddedBroker
+from pipeline.plan import load_plan
+from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
+
+# The suite's rollouts keep the example plan's fixed dates (a seed gives the same bytes), 30
+# weeks at most. On a clock before their end (the suite run under faketime) the worker would
+# refuse them as events from the future: accept events that far ahead, and no further.
+_SIMULATED_END = datetime.combine(load_plan().week_start(WEEKS + 1), time(), UTC)
+_AHEAD = (_SIMULATED_END - datetime.now(UTC)).total_seconds()
+if _AHEAD > 0 and "PIPELINE_MAX_FUTURE_SECONDS" not in os.environ:
+    os.environ["PIPELINE_MAX_FUTURE_SECONDS"] = str(int(_AHEAD + Settings().max_future_seconds))
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ or ticket text, and every metric still equals the simulator's truth."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from warehouse_fill import fill, migrated, simulation
 from pipeline.aggregate.batch import TABLE_COLUMNS, BatchRules
 from pipeline.aggregate.privacy import Pseudonymizer
 from pipeline.model import AuthEvent, HelpdeskTicket
-from pipeline.plan import load_plan
+from pipeline.plan import load_plan, save_plan
 from pipeline.report import weekly_metrics
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import RETAINED, USER_TABLES
@@ -109,7 +110,17 @@ def test_a_pseudonymized_warehouse_holds_no_identifier_and_the_same_metrics(
 def test_forget_user_deletes_one_users_rows_by_login_and_retention_deletes_old_rows(
     tmp_path: Path,
 ) -> None:
-    out = simulation(tmp_path, users=60, weeks=30, seed=12)
+    # Retention counts from the engine's clock (its TTL), so this rollout ends there, last week,
+    # whatever the date: not on the example plan's fixed dates.
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        engine_now = warehouse.query("SELECT now64(6, 'UTC')")[0][0].replace(tzinfo=UTC)
+        python_now = datetime.now(UTC)
+    finally:
+        warehouse.close()
+    plan_file = tmp_path / "plan.yaml"
+    save_plan(load_plan().ending_before(engine_now.date(), 30), plan_file)
+    out = simulation(tmp_path, users=60, weeks=30, seed=12, plan_file=plan_file)
     login = json.loads((out / "roster.ndjson").read_text().splitlines()[3])["user"]
     env = {
         "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}",
@@ -121,6 +132,11 @@ def test_forget_user_deletes_one_users_rows_by_login_and_retention_deletes_old_r
     warehouse = migrated(tmp_path / "wh")
     try:
         rules = BatchRules.from_settings(Settings(pseudonymize_key=KEY.decode()))
+        # under faketime the engine keeps the real clock: its "now" is not ahead for the limits
+        ahead = max(engine_now - python_now, timedelta(0)) + rules.limits.max_future
+        rules = dataclasses.replace(
+            rules, limits=dataclasses.replace(rules.limits, max_future=ahead)
+        )
         fill(warehouse, out, rules=rules)
         before = {t: warehouse.query(counts, {"u": pseudonym, "t": t})[0] for t in USER_TABLES}
     finally:
@@ -146,11 +162,9 @@ def test_forget_user_deletes_one_users_rows_by_login_and_retention_deletes_old_r
         assert warehouse.apply_retention(120) == []  # already so: nothing to rewrite
         for table in RETAINED:
             warehouse.client.command(f"OPTIMIZE TABLE {table} FINAL")
-        horizon = datetime.now(UTC) - timedelta(days=121)
         for table, column in RETAINED.items():
             older = warehouse.query(
-                f"SELECT count() FROM {table} WHERE {column} < {{h:DateTime64(6, 'UTC')}}",
-                {"h": horizon},
+                f"SELECT count() FROM {table} WHERE {column} < now64(6) - toIntervalDay(121)"
             )
             assert older == [(0,)], table
         assert 0 < warehouse.query("SELECT count() FROM auth_events")[0][0] < sign_ins
