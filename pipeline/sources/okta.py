@@ -344,12 +344,7 @@ def parse(raw: RawEvent) -> NormalizedEvent:
     event = decode(raw, _LogEvent)
     if event.detail is not None and event.uuid is None:
         event = event.detail
-    try:
-        return _normalize(event)
-    except RejectedEvent:
-        raise
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # contract: never crash
-        raise RejectedEvent(f"unreadable Okta event: {type(exc).__name__}: {exc}") from None
+    return _normalize(event)
 
 
 # --------------------------------------------------------------------------------------------
