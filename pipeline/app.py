@@ -1,16 +1,15 @@
-"""The Faust app: agents wiring sources -> classify -> aggregate -> the warehouse.
+"""The Faust app: one agent wiring sources -> classify -> aggregate -> the warehouse.
 
-- `ingest` reads every raw topic (one per source, plus the roster) in batches, parses and
-  classifies each event with its source's parser, folds sign-ins (aggregate/signins.py),
-  writes the batch to ClickHouse, sends what no parser could read to the dead-letter topic,
-  and forwards enrollment events re-keyed by user. Only then are the batch's messages acked,
-  so an offset is committed only once its effect is in the warehouse.
-- `track_enrollment` keeps each user's enrolled passwordless factors in a changelog-backed
-  Faust table (a restarted worker recovers it) and writes each change to `enrollment_state`.
+`ingest` reads every raw topic (one per source, plus the roster) in batches, parses and
+classifies each event with its source's parser, folds sign-ins (aggregate/signins.py),
+writes the batch to ClickHouse (sinks/writer.py: a record the engine refuses becomes a dead
+letter, the rest is stored), and sends what could not be stored to the dead-letter topic.
+Only then are the batch's messages acked, so an offset is committed only once its effect is
+in the warehouse.
 
-Nothing here assumes one worker: raw topics have several partitions, per-user state follows
-the user's key, and every warehouse write is idempotent, so any number of workers may share
-the topics.
+Nothing here assumes one worker: raw topics have several partitions, and every warehouse
+write is idempotent, so any number of workers may share the topics. The worker keeps no
+state of its own: every number is derived from the warehouse's rows, in event time.
 """
 
 from __future__ import annotations
@@ -29,17 +28,19 @@ from functools import partial
 import faust
 from faust.types import EventT, StreamT
 
-from pipeline.aggregate.batch import BatchRules, RawMessage, build_batch
+from pipeline.aggregate.batch import Batch, BatchRules, RawMessage
 from pipeline.continuity import Continuity, DroppedMessages
-from pipeline.model import EnrollmentEvent, json_line
 from pipeline.settings import Kafka, Settings
 from pipeline.sinks.warehouse import Warehouse
+from pipeline.sinks.writer import engine_reason, error_kind, write_messages
+from pipeline.sources.registry import PARSER_FAILURES
 
 log = logging.getLogger("pipeline.worker")
 
-ENROLLMENT_STATE_COLUMNS = ("user", "factors", "enrolled", "updated_at")
 # Back-off while the warehouse cannot take a write: the batch waits, nothing is acked.
 _RETRY_FIRST, _RETRY_MAX = 0.5, 30.0
+# How often a wait for the warehouse looks for a stop request (SIGTERM).
+_STOP_CHECK = 0.1
 
 
 class Ingested:
@@ -69,10 +70,6 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
         broker_session_timeout=settings.kafka.session_timeout,
         broker_heartbeat_interval=max(0.5, settings.kafka.session_timeout / 10),
         broker_rebalance_timeout=max(10.0, settings.kafka.session_timeout * 2),
-        # The worker produces little (dead letters, enrollments, the table's changelog). One
-        # record per batch keeps partition ends right on the embedded broker, which reports
-        # the last batch's base offset + 1 as the end: table recovery reads up to that end.
-        producer_max_batch_size=1,
     )
 
 
@@ -82,12 +79,6 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     app = faust_app(settings, bootstrap)
     raw = app.topic(*topics.inputs(), key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw")
-    enrollments = app.topic(topics.enrollments, key_serializer="raw", value_serializer="raw")
-    # Keyed by user, like the enrollments topic: a user's state lives in the partition
-    # that carries the user's events, whichever worker holds it.
-    enrolled = app.Table(
-        "enrolled-factors", key_type=str, default=dict, partitions=topics.partitions
-    )
     rules = BatchRules.from_settings(settings)
     totals = Ingested()
     continuity = Continuity(bootstrap, settings.app_id, settings.kafka)
@@ -107,8 +98,10 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         # Each partition's end as the consumer last fetched it: the lag at this write.
         ends = await app.consumer.highwaters(*{event.message.tp for event in events})
         end_offsets = {(tp.topic, tp.partition): end for tp, end in ends.items()}
-        batch = build_batch(messages, rules, end_offsets)
-        await _until_written(partial(warehouse.write, batch))
+        batches = await _until_written(
+            partial(write_messages, warehouse, messages, rules, end_offsets),
+            stopping=lambda: app.should_stop,
+        )
         sent = [
             await dead_letters.send(
                 key=dead.message.key,
@@ -121,16 +114,14 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
                     ("dead_letter.offset", str(dead.message.offset).encode()),
                 ],
             )
+            for batch in batches
             for dead in batch.dead_letters
-        ]
-        sent += [
-            await enrollments.send(key=(event.user or "").encode(), value=json_line(event))
-            for event in batch.enrollments
         ]
         # Delivered before the batch is acked: a crash now replays the batch instead.
         await asyncio.gather(*sent)
-        totals.received.update(batch.received)
-        totals.dead_letters += len(batch.dead_letters)
+        for batch in batches:
+            totals.received.update(batch.received)
+            totals.dead_letters += len(batch.dead_letters)
         totals.batches += 1
 
     async def _every_message_seen(messages: list[RawMessage]) -> None:
@@ -148,32 +139,6 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
                 "%s[%s]: offsets %s to %s hold no message", topic, partition, expected, got - 1
             )
 
-    @app.agent(enrollments, name="track_enrollment")
-    async def track_enrollment(stream: StreamT) -> None:
-        latest: dict[str, dict] = {}
-
-        def apply(value: bytes) -> bytes:
-            # A stream processor runs for one event at a time, so each table write goes to
-            # the changelog partition of its own event (a batch would blur that).
-            enrollment = EnrollmentEvent.model_validate_json(value)
-            user = enrollment.user or ""
-            enrolled[user] = latest[user] = _enroll(dict(enrolled[user]), enrollment)
-            return value
-
-        stream.add_processor(apply)
-        async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
-            with _stop_on_error("track_enrollment"):
-                await _every_message_seen([_raw_message(event) for event in events])
-                rows = [
-                    (user, state["factors"], bool(state["factors"]), state["updated_at"])
-                    for user, state in latest.items()
-                ]
-                latest.clear()
-                await _until_written(
-                    partial(warehouse.insert, "enrollment_state", rows, ENROLLMENT_STATE_COLUMNS)
-                )
-            await _ack(stream, events)
-
     @app.task
     async def log_tasks_on_sigusr1() -> None:
         # `kill -USR1 <worker>` logs what every task of the worker waits on: for a worker that
@@ -188,6 +153,11 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
                 f"{sum(totals.received.values()):,}",
                 ", ".join(f"{k} {v:,}" for k, v in sorted(totals.received.items())),
                 f"{totals.dead_letters:,}",
+            )
+        if PARSER_FAILURES:
+            log.warning(
+                "parser failures so far (each event a dead letter): %s",
+                ", ".join(f"{src} {kind} {n:,}" for (src, kind), n in PARSER_FAILURES.items()),
             )
 
     return app
@@ -205,29 +175,23 @@ async def _ack(stream: StreamT, events: list[EventT]) -> None:
         await stream.ack(event)
 
 
-def _enroll(state: dict, event: EnrollmentEvent) -> dict:
-    """A user's passwordless factors after one enrollment event (idempotent, so a replayed
-    event changes nothing); `updated_at` only moves forward."""
-    factors = set(state.get("factors", ()))
-    if event.action == "registered":
-        if event.passwordless_factor and event.method is not None:
-            factors.add(event.method.value)
-    elif event.method is None:
-        factors.clear()  # a removal of every factor (Okta "reset all factors")
-    else:
-        factors.discard(event.method.value)
-    previous = state.get("updated_at")
-    moment = event.time.isoformat()
-    return {"factors": sorted(factors), "updated_at": max(previous, moment) if previous else moment}
-
-
 @contextmanager
 def _stop_on_error(agent: str) -> Iterator[None]:
     """Stop the worker at once, without acking, when a batch fails for any reason other
-    than the warehouse (which is retried): Faust would otherwise log the error, ack the
-    batch and restart the agent, losing it. Failing loudly keeps it for the next start."""
+    than a warehouse that is away (which is retried): Faust would otherwise log the error,
+    ack the batch and restart the agent, losing it. Failing loudly keeps it for the next
+    start."""
     try:
         yield
+    except StopRequested:
+        # A graceful stop would ack the batch in hand; leaving now keeps it for a restart.
+        log.warning("stopping as asked, with a batch not yet written: nothing of it is committed")
+        logging.shutdown()
+        os._exit(0)
+    except (WriteFailed, DroppedMessages) as exc:
+        log.critical("agent %s: %s; stopping without committing its batch", agent, exc)
+        logging.shutdown()
+        os._exit(70)
     except Exception:
         log.critical("agent %s failed; stopping without committing its batch", agent, exc_info=True)
         logging.shutdown()
@@ -244,19 +208,41 @@ def _raw_message(event: EventT) -> RawMessage:
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warehouse-writer")
 
 
-async def _until_written(write: Callable[[], None]) -> None:
-    """Run a warehouse write until it succeeds, backing off while the warehouse is away.
-    Never gives up: giving up would ack events whose rows were not written."""
+class WriteFailed(RuntimeError):
+    """A write that retrying cannot mend (see sinks/writer.py: `fatal`)."""
+
+
+class StopRequested(Exception):
+    """The worker was asked to stop while a batch waited for the warehouse."""
+
+
+async def _until_written(
+    write: Callable[[], list[Batch]], stopping: Callable[[], bool]
+) -> list[Batch]:
+    """Run a warehouse write until it succeeds, backing off while the warehouse is away or
+    busy. Never gives up on a transient error (giving up would ack events whose rows were not
+    written), but a stop request ends the wait at once, with nothing acknowledged, and an
+    error no retry can mend stops the worker."""
     delay = _RETRY_FIRST
     loop = asyncio.get_running_loop()
     while True:
         try:
-            await loop.run_in_executor(_WRITER, write)
-            return
+            return await loop.run_in_executor(_WRITER, write)
         except Exception as exc:
-            log.warning("warehouse write failed (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_MAX)
+            if error_kind(exc) != "transient":
+                raise WriteFailed(
+                    f"the warehouse cannot take this batch: {engine_reason(exc)}"
+                ) from exc
+            log.warning(
+                "warehouse write failed (%s); retrying in %.1f s", engine_reason(exc), delay
+            )
+        waited = 0.0
+        while waited < delay:
+            if stopping():
+                raise StopRequested
+            await asyncio.sleep(_STOP_CHECK)
+            waited += _STOP_CHECK
+        delay = min(delay * 2, _RETRY_MAX)
 
 
 def broker_credentials(kafka: Kafka) -> faust.SASLCredentials | faust.SSLCredentials | None:

@@ -31,7 +31,7 @@ from pipeline.model import Source, json_line
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.simulate.run import simulate
 from pipeline.sources.registry import PARSERS, RejectedEvent
-from pipeline.worker import WorkerProcess
+from pipeline.worker import WorkerProcess, migrate_warehouse
 
 Corpus = list[tuple[Source, bytes]]
 
@@ -122,6 +122,7 @@ def stream_figures(corpus: Corpus, work: Path) -> dict[str, float]:
             baseline.terminate()
             baseline.wait()
         env |= {"PIPELINE_APP_ID": "bench-e2e", "PIPELINE_CLICKHOUSE_DSN": f"chdb://{work}/wh"}
+        migrate_warehouse(Settings(clickhouse_dsn=env["PIPELINE_CLICKHOUSE_DSN"]))
         with WorkerProcess(env, work / "worker.log") as worker:
             e2e = _consumed_rate(broker.bootstrap, "bench-e2e", len(corpus), worker.alive)
             rss = worker.peak_rss_mb()

@@ -106,7 +106,7 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
                     bootstrap,
                     settings.app_id,
                     settings.kafka,
-                    [*settings.topics.inputs(), settings.topics.enrollments],
+                    settings.topics.inputs(),
                     at_least=1,
                     timeout=3600,
                     alive=worker.alive,

@@ -33,10 +33,6 @@ class Topics(BaseSettings):
     tickets: str = "raw.tickets"
     roster: str = "raw.roster"
     dead_letter: str = "pipeline.dead-letter"
-    enrollments: str = Field(
-        default="pipeline.enrollments",
-        description="Internal: enrollment events re-keyed by user for the per-user state",
-    )
     partitions: int = Field(default=4, ge=1, description="Partitions of topics created here")
 
     def raw(self, source: Source) -> str:

@@ -29,7 +29,7 @@ from pipeline.broker import BufferedProducer, create_topics
 from pipeline.lag import GroupLag, wait_until_caught_up
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import WorkerProcess, kafka_bootstrap
+from pipeline.worker import WorkerProcess, kafka_bootstrap, migrate_warehouse
 
 WORK = REPO_ROOT / "var" / "soak"
 GROUP = "soak"
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "PIPELINE_CLICKHOUSE_DSN": f"chdb://{WORK / 'clickhouse'}",
             "PIPELINE_STATE_DIR": str(WORK / "faust"),
         }
+        migrate_warehouse(Settings(clickhouse_dsn=env["PIPELINE_CLICKHOUSE_DSN"]))
         producer = BufferedProducer(bootstrap, **settings.kafka.aiokafka_options())
         lag = GroupLag(bootstrap, GROUP, settings.kafka)
         samples: list[Sample] = []

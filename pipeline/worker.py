@@ -30,10 +30,16 @@ def prepare_warehouse(warehouse: Warehouse, settings: Settings) -> list[str]:
     return applied
 
 
+def migrate_warehouse(settings: Settings) -> list[str]:
+    """`pipeline migrate` on the configured warehouse, for the tools that start workers."""
+    with Warehouse(settings.clickhouse_dsn) as warehouse:
+        return prepare_warehouse(warehouse, settings)
+
+
 def pipeline_topics(settings: Settings) -> list[str]:
     """Every topic the worker reads or writes, internal ones included."""
     topics = settings.topics
-    return [*topics.inputs(), topics.dead_letter, topics.enrollments]
+    return [*topics.inputs(), topics.dead_letter]
 
 
 @contextmanager
@@ -57,10 +63,10 @@ def run_worker(settings: Settings) -> None:
                 "(in memory; it stops with this worker)",
                 bootstrap,
             )
-        prepare_warehouse(warehouse, settings)
         create_topics(
             bootstrap, pipeline_topics(settings), settings.topics.partitions, settings.kafka
         )
+        warehouse.require_current_schema()
         app = build_app(settings, warehouse, bootstrap)
         worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
         worker.execute_from_commandline()
@@ -71,16 +77,18 @@ class WorkerProcess(ChildService):
     the benchmark and the tests run the worker this way: the embedded warehouse is open
     to one process at a time, and a child can be killed like a real worker."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: list[str] | None = None) -> None:
         self._env = {**os.environ, **env}
         self._log_path = log
+        # Another command only for a test's fault injection: `pipeline worker` with a patch.
+        self._command = command or [sys.executable, "-m", "pipeline.cli", "worker"]
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", "worker"],
+                self._command,
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -114,6 +122,11 @@ class WorkerProcess(ChildService):
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         raise RuntimeError(f"no {field} in /proc: not Linux?")
+
+    def wait(self, timeout: float) -> int:
+        """Its exit code, once it has stopped on its own (TimeoutExpired after `timeout`)."""
+        assert self._process is not None, "start() first"
+        return self._process.wait(timeout)
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM (a graceful stop: in-flight batch written, offsets committed)."""

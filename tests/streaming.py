@@ -16,7 +16,7 @@ from pipeline.plan import load_plan
 from pipeline.report import weekly_metrics
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import WorkerProcess
+from pipeline.worker import WorkerProcess, migrate_warehouse
 
 GROUP = "passwordless-pipeline"
 # The simulated rollout streamed through the broker (tests/conftest.py: `rollout`).
@@ -68,7 +68,7 @@ def catch_up(
         bootstrap,
         group,
         settings.kafka,
-        [*settings.topics.inputs(), settings.topics.enrollments],
+        settings.topics.inputs(),
         at_least=at_least,
         timeout=timeout,
         alive=alive,
@@ -77,7 +77,8 @@ def catch_up(
 
 
 def run_worker(bootstrap: str, dsn: str, log: Path, at_least: int, **env: str) -> None:
-    """One worker from start to caught up, then a graceful stop."""
+    """One worker from start to caught up, then a graceful stop (migrating first)."""
+    migrate_warehouse(Settings(clickhouse_dsn=dsn))
     with WorkerProcess(worker_env(bootstrap, dsn, **env), log) as worker:
         try:
             catch_up(bootstrap, at_least, worker.alive, env.get("PIPELINE_APP_ID", GROUP))

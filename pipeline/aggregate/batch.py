@@ -133,7 +133,6 @@ class DeadLetter:
 class Batch:
     rows: dict[str, list[tuple]] = field(default_factory=lambda: {t: [] for t in TABLE_COLUMNS})
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    enrollments: list[EnrollmentEvent] = field(default_factory=list)
     # events by source (the roster as "roster"), dead letters included
     received: Counter[str] = field(default_factory=Counter)
     # (topic, partition) -> (first offset, last offset) of this batch
@@ -175,9 +174,11 @@ def build_batch(
     messages: list[RawMessage],
     rules: BatchRules,
     end_offsets: Mapping[tuple[str, int], int | None] | None = None,
+    refused: Mapping[tuple[str, int, int], str] | None = None,
 ) -> Batch:
     """Parse, classify and fold one batch; `end_offsets` (where known) gives each
-    partition's end as the consumer last saw it."""
+    partition's end as the consumer last saw it; `refused` names messages (topic, partition,
+    offset) the warehouse refused, with its reason: they are dead letters, not parsed."""
     batch = Batch()
     sources, limits, pseudonymize = rules.sources, rules.limits, rules.pseudonymize
     fold = SignInFold(rules.duo_fronted_apps)
@@ -196,6 +197,8 @@ def build_batch(
         label = _label(source)
         batch.received[label] += 1
         try:
+            if refused and (reason := refused.get((*partition, message.offset))):
+                raise RejectedEvent(reason)
             if message.value is None:
                 raise RejectedEvent("empty message (no value)")
             if len(message.value) > limits.max_event_bytes:
@@ -224,9 +227,11 @@ def build_batch(
             fold.add(event)
         elif isinstance(event, EnrollmentEvent):
             rows["enrollment_events"].append(_enrollment_row(event))
-            batch.enrollments.append(event)
         elif isinstance(event, HelpdeskTicket):
             rows["tickets"].append(_ticket_row(event))
+        else:  # a parser returned a kind no table takes: kept as a dead letter, not dropped
+            reason = f"no table for a {type(event).__name__} (kind {event.kind})"
+            batch.dead_letters.append(DeadLetter(message, label, reason))
     rows["sign_in_parts"] = fold.rows()
     keep_raw = pseudonymize is None
     rows["dead_letters"] = [_dead_letter_row(dead, now, keep_raw) for dead in batch.dead_letters]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import re
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +38,8 @@ RETAINED = {
     "tickets": "time",
     "dead_letters": "received_at",
 }
+# Tables partitioned by the month of this column (schemas/clickhouse/0001_tables.sql).
+MONTH_PARTITIONED = {"auth_events": "time"}
 # Every table with a `user` column: what `pipeline forget-user` deletes from.
 USER_TABLES = (
     "auth_events",
@@ -44,7 +47,6 @@ USER_TABLES = (
     "enrollment_events",
     "tickets",
     "roster",
-    "enrollment_state",
 )
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # A statement ends with ";" at the end of a line (no statement here has one inside a line).
@@ -89,18 +91,15 @@ class Warehouse:
 
     def migrate(self) -> list[str]:
         """Apply the migrations not applied yet, in version order; return their names.
-        A migration changed after it ran is an error: write a new one instead."""
+        A migration changed after it ran is an error: write a new one instead. Safe to run
+        twice, and concurrently: every statement is idempotent (IF NOT EXISTS, OR REPLACE),
+        and a version recorded twice is the same version."""
         self.client.command(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
             "checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
             "ENGINE = MergeTree ORDER BY version"
         )
-        applied = {
-            version: (name, checksum)
-            for version, name, checksum in self.client.query(
-                "SELECT version, name, checksum FROM schema_migrations"
-            ).result_rows
-        }
+        applied = self._applied()
         done = []
         for version, path in _migration_files():
             sql = path.read_text()
@@ -122,8 +121,33 @@ class Warehouse:
             done.append(path.name)
         return done
 
+    def _applied(self) -> dict[int, tuple[str, str]]:
+        return {
+            version: (name, checksum)
+            for version, name, checksum in self.client.query(
+                "SELECT version, name, checksum FROM schema_migrations"
+            ).result_rows
+        }
+
+    def require_current_schema(self) -> None:
+        """Raise, in words, unless every migration of this version has been applied (by
+        `pipeline migrate`, a one-off job: workers do not migrate)."""
+        exists = self.query(
+            "SELECT count() FROM system.tables "
+            "WHERE database = currentDatabase() AND name = 'schema_migrations'"
+        )[0][0]
+        applied = self._applied() if exists else {}
+        missing = [path.name for version, path in _migration_files() if version not in applied]
+        if missing:
+            raise WarehouseError(
+                f"the warehouse {self.location} lacks migration(s) {', '.join(missing)}: "
+                "run `pipeline migrate` (once, before starting workers)"
+            )
+
     def load_plan(self, plan: RolloutPlan) -> None:
-        """Replace the plan tables with this plan (phase gates compare against it)."""
+        """Replace the plan tables with this plan (phase gates compare against it). Each
+        table is filled aside and swapped in whole (EXCHANGE TABLES), so a reader never sees
+        it empty or half-loaded, and two loads at once each swap in a whole plan."""
         phases, targets = [], []
         for phase in plan.phases:
             first, last = phase.weeks
@@ -138,9 +162,14 @@ class Warehouse:
             ("plan_targets", ["phase", "metric", "target"], targets),
             ("app_tiers", ["app", "tier"], tiers),
         ):
-            self.client.command(f"TRUNCATE TABLE {table}")
-            if rows:
-                self.client.insert(table, rows, column_names=columns)
+            staging = f"{table}_load_{uuid.uuid4().hex}"
+            self.client.command(f"CREATE TABLE {staging} AS {table}")
+            try:
+                if rows:
+                    self.client.insert(staging, rows, column_names=columns)
+                self.client.command(f"EXCHANGE TABLES {staging} AND {table}")
+            finally:
+                self.client.command(f"DROP TABLE IF EXISTS {staging}")
 
     def apply_retention(self, days: int | None) -> list[str]:
         """Set (or, with None, remove) the TTL of the RETAINED tables where it differs; return
@@ -182,7 +211,7 @@ class Warehouse:
 
     def empty(self) -> None:
         """Delete every row the pipeline wrote (the demo starts from nothing)."""
-        for table in [*TABLE_COLUMNS, "enrollment_state"]:
+        for table in TABLE_COLUMNS:
             self.client.command(f"TRUNCATE TABLE IF EXISTS {table}")
 
     # -- data --------------------------------------------------------------------------------
@@ -192,13 +221,16 @@ class Warehouse:
         batch's offset ranges, so a batch written again after a crash is dropped whole;
         rows keyed by event id make any other overlap harmless too."""
         for table, columns in TABLE_COLUMNS.items():
-            if batch.rows[table]:
-                self.insert(
-                    table,
-                    batch.rows[table],
-                    columns,
-                    {"insert_deduplication_token": batch.dedup_token(table)},
-                )
+            rows = batch.rows[table]
+            if rows:
+                settings = {"insert_deduplication_token": batch.dedup_token(table)}
+                if table in MONTH_PARTITIONED:
+                    # A backfill's batch may span years; the engine refuses over 100 months
+                    # per insert by default. The accepted event window bounds them instead.
+                    at = columns.index(MONTH_PARTITIONED[table])
+                    months = len({(row[at].year, row[at].month) for row in rows})
+                    settings["max_partitions_per_insert_block"] = str(max(100, months))
+                self.insert(table, rows, columns, settings)
 
     def insert(
         self,
