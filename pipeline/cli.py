@@ -136,7 +136,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "forget-user",
         help="delete every row of one user from the warehouse",
         description="Delete the user's rows from every table that has a user (by login; with "
-        "PIPELINE_PSEUDONYMIZE_KEY set, by the login's pseudonym). The raw topics keep the "
+        "PIPELINE_PSEUDONYMIZE_KEY set, by the login's pseudonym), and the dead letters whose "
+        "stored bytes name the login. The raw topics and the dead-letter topic keep the "
         "user's events until Kafka's own retention deletes them.",
     )
     forget.add_argument("user", help="the login, as the IdPs log it (case does not matter)")
@@ -342,10 +343,13 @@ def _forget_user(args: argparse.Namespace) -> int:
 
     def forget() -> int:
         with Warehouse(settings.clickhouse_dsn) as warehouse:
-            deleted = warehouse.forget_user(stored)
+            deleted = warehouse.forget_user(stored, login)
         for table, rows in deleted.items():
             print(f"{table}: {rows:,} rows deleted")
-        print("The raw Kafka topics keep this user's events until their retention deletes them.")
+        print(
+            "The raw Kafka topics and the dead-letter topic keep this user's events until "
+            "Kafka's retention deletes them (their retention.ms)."
+        )
         return 0
 
     return _warehouse_errors(forget)

@@ -172,3 +172,32 @@ def test_forget_user_deletes_one_users_rows_by_login_and_retention_deletes_old_r
         assert warehouse.apply_retention(None) == [f"{t}: kept without limit" for t in RETAINED]
     finally:
         warehouse.close()
+
+
+def test_forget_user_without_pseudonyms_leaves_no_trace_in_any_table(tmp_path: Path) -> None:
+    out = simulation(tmp_path, users=40, weeks=6, seed=13)
+    login = json.loads((out / "roster.ndjson").read_text().splitlines()[2])["user"]
+    # a dead letter that names them: without pseudonyms its head of bytes is kept
+    leak = {"okta": [b'{"actor": {"alternateId": "' + login.upper().encode() + b'"']}
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        fill(warehouse, out, extra=leak)
+        assert warehouse.query("SELECT count() FROM dead_letters") == [(1,)]
+    finally:
+        warehouse.close()
+    env = {"PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'wh'}"}
+    forgotten = pipeline_cli("forget-user", login, env=env)
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert "dead_letters: 1 rows deleted" in forgotten.stdout
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        for table in TABLE_COLUMNS:
+            hits = warehouse.query(
+                f"SELECT count() FROM {table} "
+                "WHERE positionCaseInsensitive(toString(tuple(*)), {u:String}) > 0",
+                {"u": login},
+            )
+            assert hits == [(0,)], table
+        assert warehouse.query("SELECT count() FROM auth_events")[0][0] > 0  # others stay
+    finally:
+        warehouse.close()

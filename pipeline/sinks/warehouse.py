@@ -193,17 +193,20 @@ class Warehouse:
                 changed.append(f"{table}: kept without limit")
         return changed
 
-    def forget_user(self, user: str) -> dict[str, int]:
-        """Delete every row of one user (login or pseudonym); rows deleted per table."""
+    def forget_user(self, user: str, login: str | None = None) -> dict[str, int]:
+        """Delete every row of one user (stored as `user`: the login or its pseudonym), and the
+        dead letters whose kept bytes name the `login`; rows deleted per table."""
+        where = {table: "user = {user:String}" for table in USER_TABLES}
+        if login:  # a dead letter's head of bytes (kept only without pseudonyms) may name them
+            where["dead_letters"] = "positionCaseInsensitive(raw, {login:String}) > 0"
+        parameters = {"user": user, "login": login or ""}
         deleted = {}
-        for table in USER_TABLES:
-            (count,) = self.query(
-                f"SELECT count() FROM {table} WHERE user = {{user:String}}", {"user": user}
-            )[0]
+        for table, condition in where.items():
+            (count,) = self.query(f"SELECT count() FROM {table} WHERE {condition}", parameters)[0]
             if count:
                 self.client.command(
-                    f"DELETE FROM {table} WHERE user = {{user:String}}",
-                    parameters={"user": user},
+                    f"DELETE FROM {table} WHERE {condition}",
+                    parameters=parameters,
                     settings={"mutations_sync": 2},
                 )
             deleted[table] = count
