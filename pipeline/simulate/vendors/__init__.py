@@ -13,9 +13,9 @@ from functools import cache
 from importlib import import_module
 from types import ModuleType
 
-from pipeline.classify import PASSWORDLESS_METHODS
 from pipeline.model import Method, Source
 from pipeline.simulate.intents import EnrollmentIntent, SignInIntent, TicketIntent
+from pipeline.simulate.truth import PASSWORDLESS_FACTORS
 
 SECOND_FACTORS = frozenset({Method.PUSH, Method.OTP, Method.SMS, Method.VOICE})
 
@@ -29,7 +29,7 @@ def passwordless_choices(source: Source) -> frozenset[Method]:
     """Passwordless factors the vendor logs both the registration and the use of."""
     module = _module(source)
     enrollable = getattr(module, "ENROLLABLE_METHODS", module.SUPPORTED_METHODS)
-    return frozenset(module.SUPPORTED_METHODS) & enrollable & PASSWORDLESS_METHODS
+    return frozenset(module.SUPPORTED_METHODS) & enrollable & PASSWORDLESS_FACTORS
 
 
 def mfa_choices(source: Source) -> frozenset[Method]:

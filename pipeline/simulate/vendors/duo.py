@@ -31,9 +31,9 @@ from datetime import UTC
 from functools import lru_cache
 from typing import Any
 
-from pipeline.classify import is_passwordless_factor
 from pipeline.model import Method
 from pipeline.simulate.intents import EnrollmentIntent, SignInIntent
+from pipeline.simulate.truth import PASSWORDLESS_FACTORS
 
 # Factors a Duo authentication record can name (see FACTORS in pipeline.sources.duo).
 SUPPORTED_METHODS: frozenset[Method] = frozenset(
@@ -121,7 +121,7 @@ def emit_signin(intent: SignInIntent, rng: random.Random) -> list[dict[str, Any]
     method = factors[0]
     if method not in SUPPORTED_METHODS:
         raise ValueError(f"Duo cannot log a {method.value} sign-in")
-    if len(factors) != len(intent.factors) and is_passwordless_factor(method):
+    if len(factors) != len(intent.factors) and method in PASSWORDLESS_FACTORS:
         raise ValueError(
             f"password + {method.value}: Duo's record shows only {method.value}, which reads "
             "as passwordless"
