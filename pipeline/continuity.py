@@ -10,26 +10,59 @@ So, per partition, the worker keeps the next offset it must see: the group's com
 when the partition was assigned, then one past the last message it took. A batch that starts
 past it is checked against Kafka itself: if Kafka holds a message there, Faust dropped it, and
 the worker stops before acknowledging anything past it, so that a restart reads it again.
-Offsets Kafka does not hold are let through.
+
+The check fails closed. Offsets are let through only when Kafka positively says it holds no
+message there: a fetch positioned at the first of them answers with a record at or past the
+end of the range (the offsets between are transaction markers or compacted away), or with a
+high watermark at or before the range (the log ends before it), or the log starts after the
+range. A broker that does not answer in time (slow, a TLS / SASL handshake stuck, a leader
+moving) is asked again a few times, and then the check raises `ContinuityUnknown`: the worker
+stops without acknowledging, as for a dropped message. Silence is never taken for absence.
+(The end offsets of a ListOffsets request are not used: the embedded broker, Tansu 0.6,
+answers it short of the true end, see pipeline/lag.py; a fetch's high watermark is exact.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import OffsetOutOfRangeError
 
 from pipeline.aggregate.batch import RawMessage
 from pipeline.lag import committed_offsets
 from pipeline.settings import Kafka
 
+log = logging.getLogger("pipeline.worker")
+
 # (topic, partition, the offset expected, the offset seen instead)
 Jump = tuple[str, int, int, int]
+
+_T = TypeVar("_T")
+
+# How often a question is put to Kafka before the check gives up, and the pause before the
+# second attempt (doubled before each next one). Each attempt is bounded by the connect
+# timeout of the Kafka settings. Three attempts over a couple of seconds ride out a dropped
+# connection or a partition leader moving; more would only keep a worker whose Kafka cannot
+# answer holding its partitions without progress, where stopping gets it restarted and seen.
+ATTEMPTS = 3
+BACKOFF = 0.5
+# How long one fetch waits at the broker for records (and one poll for the fetch): short,
+# since an empty answer carries the high watermark, which is an answer too.
+_FETCH_WAIT = 0.1
 
 
 class DroppedMessages(RuntimeError):
     """Kafka holds messages of a partition that the stream skipped."""
+
+
+class ContinuityUnknown(DroppedMessages):
+    """Kafka could not be asked whether it holds skipped messages (or where the worker
+    resumes): treated as a dropped message, so nothing is acknowledged past the question."""
 
 
 class Continuity:
@@ -50,7 +83,13 @@ class Continuity:
         for message in messages:
             by_partition.setdefault((message.topic, message.partition), []).append(message.offset)
         if unknown := [tp for tp in by_partition if tp not in self._expected]:
-            starts = await asyncio.get_running_loop().run_in_executor(None, self._starts, unknown)
+            names = ", ".join(f"{topic}[{partition}]" for topic, partition in unknown)
+            starts = await self._ask(
+                f"where the worker resumes {names} (the group's committed offsets)",
+                "nothing of this batch was acknowledged",
+                self._starts,
+                unknown,
+            )
             for tp, start in starts.items():
                 self._expected.setdefault(tp, start)
         jumps = []
@@ -65,24 +104,78 @@ class Continuity:
         return jumps
 
     async def dropped(self, jump: Jump) -> int | None:
-        """The first offset of the jump's range that Kafka holds a message at; None if none."""
-        return await asyncio.get_running_loop().run_in_executor(None, self._first_held, *jump)
+        """The first offset of the jump's range that Kafka holds a message at; None only when
+        Kafka says it holds none. Raises ContinuityUnknown when Kafka does not say."""
+        topic, partition, start, end = jump
+        return await self._ask(
+            f"whether Kafka holds offsets {start} to {end - 1} of {topic}[{partition}]",
+            f"nothing past offset {start - 1} of it was acknowledged",
+            self._first_held,
+            *jump,
+        )
+
+    async def _ask(self, question: str, kept: str, call: Callable[..., _T], *args: object) -> _T:
+        """`call(*args)` in a thread, attempted ATTEMPTS times; ContinuityUnknown if none
+        answers. Each attempt bounds its own Kafka calls by the connect timeout; the thread is
+        also given up on after twice that, whatever the client does (it ends on its own)."""
+        loop = asyncio.get_running_loop()
+        timeout = self._kafka.connect_timeout
+        pause = BACKOFF
+        failures: list[str] = []
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await asyncio.wait_for(loop.run_in_executor(None, call, *args), 2 * timeout)
+            except Exception as exc:  # a timeout, a connection error, a broker error: no answer
+                failures.append(_described(exc))
+                log.warning(
+                    "could not check %s (attempt %s of %s): %s",
+                    question,
+                    attempt,
+                    ATTEMPTS,
+                    failures[-1],
+                )
+            if attempt < ATTEMPTS:
+                await asyncio.sleep(pause)
+                pause *= 2
+        raise ContinuityUnknown(
+            f"could not check {question}: Kafka gave no answer in {ATTEMPTS} attempts of "
+            f"{timeout:g} s each (PIPELINE_KAFKA_CONNECT_TIMEOUT; last: {failures[-1]}); "
+            f"{kept}, so a restart checks again"
+        )
 
     def _first_held(self, topic: str, partition: int, start: int, end: int) -> int | None:
+        """One attempt: the first offset in [start, end) Kafka holds, None when Kafka says it
+        holds none; TimeoutError when it says neither within the connect timeout."""
+        deadline = time.monotonic() + self._kafka.connect_timeout
         tp = TopicPartition(topic, partition)
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **self._options())
+        consumer = self._consumer(auto_offset_reset="none")  # out of range raises, not moves
         try:
             consumer.assign([tp])
             consumer.seek(tp, start)
-            for _ in range(20):
-                records = consumer.poll(timeout_ms=500, max_records=50).get(tp, [])
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    fetched = consumer.poll(timeout_ms=_ms(min(left, _FETCH_WAIT)), max_records=50)
+                except OffsetOutOfRangeError:
+                    first = consumer.beginning_offsets([tp], timeout_ms=_ms(left)).get(tp)
+                    if first is None:
+                        raise TimeoutError(f"no first offset of {topic}[{partition}]") from None
+                    if first <= start:  # the log would end before `start`: see below
+                        raise _stale(topic, partition, start, end) from None
+                    consumer.seek(tp, first)  # offsets before `first` were deleted
+                    continue
                 # A fetch can return a whole record batch from before `start`.
-                held = [record.offset for record in records if record.offset >= start]
+                held = [r.offset for r in fetched.get(tp, []) if r.offset >= start]
                 if held:
                     return held[0] if held[0] < end else None
-            return None
+                highwater = consumer.highwater(tp)  # from an answer to this consumer's fetch
+                if highwater is not None and highwater <= start:
+                    raise _stale(topic, partition, start, end)
+            raise TimeoutError(
+                f"no record and no high watermark at offset {start} within "
+                f"{self._kafka.connect_timeout:g} s"
+            )
         finally:
-            consumer.close()
+            consumer.close(autocommit=False, timeout_ms=self._timeout_ms())
 
     def _starts(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Where the worker resumes each partition: the group's committed offset, or, with none
@@ -95,13 +188,56 @@ class Continuity:
             admin.close()
         starts = {(tp.topic, tp.partition): offset for tp, offset in committed.items()}
         if fresh := [tp for tp in wanted if (tp.topic, tp.partition) not in starts]:
-            consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, **self._options())
+            consumer = self._consumer()
             try:
-                for tp, offset in consumer.beginning_offsets(fresh).items():
+                first = consumer.beginning_offsets(fresh, timeout_ms=self._timeout_ms())
+                for tp, offset in first.items():
                     starts[(tp.topic, tp.partition)] = offset
             finally:
-                consumer.close()
+                consumer.close(autocommit=False, timeout_ms=self._timeout_ms())
         return starts
 
+    def _consumer(self, **options: object) -> KafkaConsumer:
+        return KafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            # Below the request timeout, as the client requires.
+            fetch_max_wait_ms=min(_ms(_FETCH_WAIT), self._timeout_ms() // 2),
+            **options,
+            **self._options(),
+        )
+
+    def _timeout_ms(self) -> int:
+        return _ms(self._kafka.connect_timeout)
+
     def _options(self) -> dict[str, object]:
-        return {"client_id": "pipeline-continuity", **self._kafka.client_options()}
+        """Client options (admin and consumer alike) bounding every request, and the first
+        connection to the cluster, by the connect timeout."""
+        timeout = self._timeout_ms()
+        return {
+            "client_id": "pipeline-continuity",
+            "bootstrap_timeout_ms": timeout,
+            "request_timeout_ms": timeout,
+            "connections_max_idle_ms": max(9 * 60 * 1000, 2 * timeout),
+            **self._kafka.client_options(),
+        }
+
+
+def _ms(seconds: float) -> int:
+    return max(int(seconds * 1000), 1)
+
+
+def _described(error: Exception) -> str:
+    """The error's type and message (kafka-python's messages start with the type already)."""
+    name, text = type(error).__name__, str(error)
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
+
+
+def _stale(topic: str, partition: int, start: int, end: int) -> TimeoutError:
+    """A log said to end before `start`, when the stream delivered offset `end` after it: not
+    an answer to trust (a new leader may report a lower high watermark for a moment), so it
+    counts as no answer, and the check fails closed."""
+    return TimeoutError(
+        f"Kafka says {topic}[{partition}] ends before offset {start}, yet the stream "
+        f"delivered offset {end}: a stale answer"
+    )
