@@ -69,7 +69,8 @@ ROSTER_COLUMNS = (
     "active_from",
     "terminated_on",
 )
-DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "source", "reason", "raw", "received_at")
+# received_at and written_at are the warehouse's clock (their column defaults), not the worker's
+DEAD_LETTER_COLUMNS = ("topic", "partition", "offset", "source", "reason", "raw")
 INGEST_BATCH_COLUMNS = (
     "topic",
     "partition",
@@ -78,7 +79,6 @@ INGEST_BATCH_COLUMNS = (
     "last_offset",
     "messages",
     "end_offset",
-    "written_at",
 )
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -234,7 +234,7 @@ def build_batch(
             batch.dead_letters.append(DeadLetter(message, label, reason))
     rows["sign_in_parts"] = fold.rows()
     keep_raw = pseudonymize is None
-    rows["dead_letters"] = [_dead_letter_row(dead, now, keep_raw) for dead in batch.dead_letters]
+    rows["dead_letters"] = [_dead_letter_row(dead, keep_raw) for dead in batch.dead_letters]
     ends = end_offsets or {}
     rows["ingest_batches"] = [
         (
@@ -245,7 +245,6 @@ def build_batch(
             last,
             batch.messages[(topic, partition)],
             ends.get((topic, partition)),
-            now,
         )
         for (topic, partition), (first, last) in batch.ranges.items()
     ]
@@ -323,7 +322,7 @@ def _roster_row(value: bytes) -> tuple:
     )
 
 
-def _dead_letter_row(dead: DeadLetter, received_at: datetime, keep_raw: bool) -> tuple:
+def _dead_letter_row(dead: DeadLetter, keep_raw: bool) -> tuple:
     raw = (dead.message.value or b"")[:DEAD_LETTER_STORED_BYTES] if keep_raw else b""
     return (
         dead.message.topic,
@@ -332,5 +331,4 @@ def _dead_letter_row(dead: DeadLetter, received_at: datetime, keep_raw: bool) ->
         dead.source,
         dead.reason,
         raw.decode("utf-8", errors="replace"),
-        received_at,
     )
