@@ -9,8 +9,9 @@ warehouse, and writes, raised limits and removed limits are refused.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,11 +35,51 @@ from pipeline.sinks.warehouse import Warehouse, WarehouseError
 USERS, WEEKS, SEED = 80, 12, 7
 # Quotes, a backslash, a newline, a comment and a semicolon: hashed, never pasted.
 PASSWORD = 'it\'s \\ "not"\n-- pasted; DROP USER default'
+# Pieces of PASSWORD no message has any other reason to hold: the last two survive any
+# quoting or escaping of the whole (repr, JSON, SQL), and each end of the password is there
+# when the other is cut off. Not "it's" (the engine's errors say "it's necessary to have"),
+# nor "DROP USER default" (a name refused below is "x; DROP USER default").
+PASSWORD_PIECES = ("it's \\", '\\ "not"', '"not"', "-- pasted", "pasted; DROP")
 SALT = "0123456789ABCDEF" * 4
+IDENTIFIED = re.compile(r"BY '([0-9a-f]{64})' SALT '([0-9A-Fa-f]+)'")
 READONLY, CONSTRAINT_VIOLATION = 164, 452
 # The most times one dashboard query may read sign_in_parts: what max_rows_to_read is
 # sized on (access.SETTINGS), for a warehouse of up to SIGN_IN_PARTS rows in that table.
 SCANS, SIGN_IN_PARTS = 5, 2_000_000_000
+
+
+def hashes_and_salts(statements: Sequence[str]) -> list[str]:
+    """The salted hashes and salts that `statements` (access.reader_statements) carry."""
+    found = [secret for statement in statements for secret in IDENTIFIED.findall(statement)]
+    assert found, "no IDENTIFIED … BY … SALT … in the statements"
+    return [value for pair in found for value in pair]
+
+
+def leaks(message: str, statements: Sequence[str] = ()) -> list[str]:
+    """What of the password, or of the salted hash and the salt that `statements` carry, is in
+    `message`: PASSWORD or a piece of it, and 16 hex digits in a row of a hash or a salt
+    (grant_reader masks any such run), whatever their case."""
+    found = [piece for piece in (PASSWORD, *PASSWORD_PIECES) if piece in message]
+    text = message.lower()
+    for secret in hashes_and_salts(statements) if statements else ():
+        runs = {secret[i : i + 16].lower() for i in range(len(secret) - 15)}
+        found += sorted(run for run in runs if run in text)[:1]
+    return found
+
+
+def recording_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements grant_reader makes from here on (with their random salt), as it makes
+    them: access.reader_statements, recorded."""
+    made: list[str] = []
+    real = access.reader_statements
+
+    def record(*args: object, **kwargs: object) -> list[str]:
+        statements = real(*args, **kwargs)  # type: ignore[arg-type]
+        made.extend(statements)
+        return statements
+
+    monkeypatch.setattr(access, "reader_statements", record)
+    return made
 
 
 class ReaderWarehouse(Warehouse):
@@ -84,9 +125,11 @@ def engine_config(base: Path) -> Path:
     users = base / "users.xml"
     ET.ElementTree(root).write(users)
     config = base / "config.xml"
+    # With a query log, as a server keeps one (chDB keeps none unless its config says so).
     config.write_text(
         f"<clickhouse><user_directories><users_xml><path>{users}</path></users_xml>"
-        "</user_directories></clickhouse>"
+        "</user_directories><query_log><database>system</database><table>query_log</table>"
+        "</query_log></clickhouse>"
     )
     return config
 
@@ -223,17 +266,48 @@ def test_a_run_with_a_new_password_updates_the_user() -> None:
 )
 def test_a_name_that_is_not_an_identifier_is_refused(name: str) -> None:
     with pytest.raises(ValueError, match="not a plain identifier") as user:
-        access.reader_statements(name, PASSWORD, "default")
+        access.reader_statements(name, PASSWORD, "default", salt=SALT)
     with pytest.raises(ValueError, match="not a plain identifier") as database:
-        access.reader_statements("grafana_reader", PASSWORD, name)
+        access.reader_statements("grafana_reader", PASSWORD, name, salt=SALT)
+    # what the statements would have carried, had the names been plain
+    carried = access.reader_statements("grafana_reader", PASSWORD, "default", salt=SALT)
     for message in (str(user.value), str(database.value)):
         assert "database" in message or "user" in message
-        assert PASSWORD not in message and "pasted" not in message
+        assert leaks(message, carried) == []
 
 
 def test_an_empty_password_is_refused() -> None:
     with pytest.raises(ValueError, match="PIPELINE_GRAFANA_CLICKHOUSE_PASSWORD"):
         access.reader_statements("grafana_reader", SecretStr(""), "default")
+
+
+def test_the_query_log_keeps_the_statements_without_the_hash_or_the_salt(reader: Reader) -> None:
+    """The engine logs each statement as it runs it (here: refused, chDB has no access
+    storage), with the password clause cut to `IDENTIFIED WITH sha256_password`."""
+    statements = access.reader_statements("query_log_reader", PASSWORD, "default", salt=SALT)
+    client = clickhouse_connect.get_client(  # the writer's session: no profile
+        dsn=f"chdb://{reader.path}", chdb_options={"config-file": str(reader.config)}
+    )
+    try:
+        for statement in statements:
+            with pytest.raises(DatabaseError):
+                client.command(statement, settings={"log_comment": "reader statement"})
+        client.command("SYSTEM FLUSH LOGS")
+        logged = client.query(
+            "SELECT query FROM system.query_log WHERE log_comment = 'reader statement' "
+            "AND type = 'ExceptionBeforeStart' ORDER BY event_time_microseconds"
+        ).result_rows
+    finally:
+        client.close()
+    texts = [text for (text,) in logged]
+    assert len(texts) == len(statements), texts
+    masked = "IDENTIFIED WITH sha256_password DEFAULT DATABASE default"
+    assert [text.startswith(("CREATE USER", "ALTER USER")) for text in texts] == [
+        statement.startswith(("CREATE USER", "ALTER USER")) for statement in statements
+    ]
+    assert [masked in text for text in texts] == ["IDENTIFIED" in s for s in statements]
+    for text in texts:
+        assert leaks(text, statements) == [], text
 
 
 # -- the profile on the engine ---------------------------------------------------------------------
@@ -358,13 +432,16 @@ def test_switching_profile_does_not_shed_the_constraints(reader: Reader) -> None
 # -- grant_reader --------------------------------------------------------------------------------
 
 
-def test_grant_reader_refuses_the_embedded_engine_without_the_password(reader: Reader) -> None:
+def test_grant_reader_refuses_the_embedded_engine_without_the_password(
+    reader: Reader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = recording_statements(monkeypatch)
     with pytest.raises(access.ReaderUnsupported) as refused:
         access.grant_reader(reader.warehouse, "grafana_reader", SecretStr(PASSWORD), "default")
     assert isinstance(refused.value, WarehouseError)
     message = str(refused.value)
     assert "chDB" in message and "server" in message and "grafana_reader" in message
-    assert PASSWORD not in message and "pasted" not in message
+    assert leaks(message, made) == []
 
 
 @pytest.fixture(scope="module")
@@ -375,22 +452,75 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseHttp]
         yield started
 
 
+class ServerWithRightsUpTo:
+    """The client of a warehouse on the stand-in server, as a server would answer one with
+    the rights to run the reader's statements before `step` (those are answered as done,
+    unsent): the statement of `step` reaches the engine, which refuses it (chDB has no
+    access storage). With `unknown`, a word of the statement is one the server does not
+    know, as on a server of another version: it answers with a syntax error quoting the
+    statement from that word on (the hash and the salt follow it)."""
+
+    def __init__(self, client: Client, step: str, unknown: tuple[str, str] | None) -> None:
+        self._client, self._step, self._unknown = client, step, unknown
+        self.sent: list[str] = []
+
+    def command(self, statement: str, *args: object, **kwargs: object) -> object:
+        if not statement.startswith(self._step):
+            return None
+        if self._unknown is not None:
+            statement = statement.replace(*self._unknown)
+        self.sent.append(statement)
+        return self._client.command(statement, *args, **kwargs)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+# Each step grant_reader names, the statement it runs, and the word a server may not know.
+SERVER_STEPS = {
+    "CREATE SETTINGS PROFILE": ("CREATE SETTINGS PROFILE", None),
+    "ALTER SETTINGS PROFILE": ("ALTER SETTINGS PROFILE", None),
+    "CREATE USER IF": ("CREATE USER", None),
+    "ALTER USER `grafana_reader`": ("ALTER USER", None),
+    "GRANT SELECT ON": ("GRANT", None),
+    "CREATE USER IF (syntax error)": ("CREATE USER", ("sha256_hash", "sha256_hashed")),
+    "ALTER USER `grafana_reader` (syntax error)": ("ALTER USER", (" SALT '", " SALTED '")),
+}
+
+
+@pytest.mark.parametrize("failing", list(SERVER_STEPS))
 def test_grant_reader_reports_a_server_error_without_the_password_or_hash(
-    server: ClickHouseHttp,
+    server: ClickHouseHttp, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    with (
-        Warehouse(f"http://pipeline:writer-secret@127.0.0.1:{server.port}") as warehouse,
-        pytest.raises(WarehouseError) as failed,
-    ):
-        access.grant_reader(warehouse, "grafana_reader", PASSWORD, "default")
+    starts, unknown = SERVER_STEPS[failing]
+    made = recording_statements(monkeypatch)
+    with Warehouse(f"http://pipeline:writer-secret@127.0.0.1:{server.port}") as warehouse:
+        client = ServerWithRightsUpTo(warehouse.client, starts, unknown)
+        monkeypatch.setattr(warehouse, "client", client)
+        with pytest.raises(WarehouseError) as failed:
+            access.grant_reader(warehouse, "grafana_reader", PASSWORD, "default")
     message = str(failed.value)
-    # The engine refuses the first statement; the message names the step and the rights.
-    assert "cannot create the read-only user grafana_reader" in message
-    assert "CREATE SETTINGS PROFILE failed" in message
+    (sent,) = client.sent  # the engine refused the first statement it got
+    # The message names the step and the rights, and keeps the engine's reason.
+    step = failing.removesuffix(" (syntax error)")
+    assert "cannot create the read-only user grafana_reader on http://" in message
+    assert f"({step} failed)" in message
     assert "manage users and settings profiles" in message
-    assert PASSWORD not in message and "pasted" not in message
+    assert ("Syntax error" if unknown else "Code: ") in message
+    assert leaks(message, made) == []
     assert "writer-secret" not in message
-    assert access.password_hash(PASSWORD, SALT) not in message
+    if unknown is not None:  # the engine's own answer did quote the hash and the salt
+        assert leaks(_engine_error(server, sent), made) != []
+
+
+def _engine_error(server: ClickHouseHttp, statement: str) -> str:
+    """The stand-in server's (the engine's) own answer to `statement`."""
+    with Warehouse(server.dsn) as warehouse:
+        try:
+            warehouse.client.command(statement)
+        except DatabaseError as exc:
+            return str(exc)
+    raise AssertionError(f"the engine ran {statement[:40]}…")
 
 
 def test_grant_reader_refuses_to_make_the_pipelines_own_user_the_reader(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -22,10 +23,14 @@ import pytest
 from clickhouse_http import ClickHouseHttp
 from streaming import GROUP, catch_up, metrics_of, produce, stored_rows, truth_of, worker_env
 
+from pipeline.aggregate.privacy import Pseudonymizer
 from pipeline.lag import GroupLag, WorkerExited
+from pipeline.model import Source
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import WorkerProcess
+from pipeline.sources._common import normalize_user
+from pipeline.sources.registry import parse
+from pipeline.worker import WorkerProcess, migrate_warehouse
 
 KILLS = 3
 STOPPED_ITSELF = 70  # pipeline/app.py: a batch it cannot finish is left for the next start
@@ -34,6 +39,31 @@ KEY = "a test key of at least 16 bytes"
 CLICKHOUSE_PASSWORD = "clickhouse-test-password-51d2"
 
 Offsets = dict[tuple[str, int], int]
+# What a log line quoting a value would set apart as one word: ids, pseudonyms, logins.
+_WORD = re.compile(r"[\w.@-]+")
+
+
+def row_values(rollout: Path, key: str) -> tuple[set[str], set[str]]:
+    """What the worker's rows of this rollout hold that names someone or something: the
+    pseudonyms of every user (roster and events, as Pseudonymizer makes them with `key`),
+    and each raw event's own id (the words of it, 16 characters or more, for ids made of
+    several), all lower-case."""
+    pseudonym = Pseudonymizer(key.encode())
+    logins = {json.loads(line)["user"] for line in (rollout / "roster.ndjson").open()}
+    ids: set[str] = set()
+    for source in Source:
+        for line in (rollout / f"{source.value}.ndjson").read_bytes().splitlines():
+            event = parse(source, line)
+            ids.update(w.lower() for w in _WORD.findall(event.event_id) if len(w) >= 16)
+            if event.user:
+                logins.add(event.user)
+    pseudonyms = {pseudonym(user) for login in logins if (user := normalize_user(login))}
+    return pseudonyms, ids
+
+
+def found_in_log(text: str, values: set[str]) -> set[str]:
+    """The values (lower-case words) that occur as words of the log, whatever their case."""
+    return {word for word in map(str.lower, _WORD.findall(text)) if word in values}
 
 
 def raw_committed(lag: GroupLag) -> Offsets:
@@ -126,11 +156,13 @@ def test_killed_at_random_points_and_cut_off_from_clickhouse_it_ends_with_the_tr
     chance = random.Random(seed)
     replay = f"replay with PIPELINE_TEST_CHAOS_SEED={seed}"
     print(replay)  # shown with any failure, a timeout included
+    pseudonyms, event_ids = row_values(rollout, KEY)
     server = ClickHouseHttp(tmp_path / "clickhouse").start()
     lag = GroupLag(broker, GROUP, Settings().kafka)
     try:
         sent = produce(broker, rollout)
         dsn = f"http://pipeline:{CLICKHOUSE_PASSWORD}@127.0.0.1:{server.port}"
+        migrate_warehouse(Settings(clickhouse_dsn=dsn))  # `pipeline migrate`, before any worker
         # Small batches: a kill lands in the middle of a write, an ack or a send as often as
         # between batches.
         env = worker_env(broker, dsn, PIPELINE_PSEUDONYMIZE_KEY=KEY, PIPELINE_BATCH_SIZE="500")
@@ -170,7 +202,7 @@ def test_killed_at_random_points_and_cut_off_from_clickhouse_it_ends_with_the_tr
             rows = warehouse.query("SELECT count() FROM auth_events")[0][0]
             users = warehouse.query(
                 "SELECT groupUniqArray(user) FROM (SELECT user FROM auth_events UNION ALL "
-                "SELECT user FROM roster UNION ALL SELECT user FROM enrollment_state)"
+                "SELECT user FROM roster UNION ALL SELECT user FROM enrollment_events)"
             )[0][0]
         assert users and all(user.startswith("u_") for user in users if user)
         events, _, _, sign_ins = stored_rows(dsn)
@@ -189,3 +221,8 @@ def test_killed_at_random_points_and_cut_off_from_clickhouse_it_ends_with_the_tr
     assert KEY not in text and CLICKHOUSE_PASSWORD not in text
     logins = [json.loads(line)["user"].lower() for line in (rollout / "roster.ndjson").open()]
     assert [login for login in logins if login in text.lower()] == []
+    # Nor a row: the worker runs pseudonymized, so a row it logged would show a pseudonym or
+    # an event's id, not a login. The pseudonyms looked for are those the warehouse holds.
+    assert set(filter(None, users)) <= pseudonyms, "the test's pseudonyms are not the worker's"
+    assert found_in_log(text, pseudonyms) == set(), "the worker's log holds a user's pseudonym"
+    assert found_in_log(text, event_ids) == set(), "the worker's log holds an event's id"

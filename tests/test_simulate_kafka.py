@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,16 +14,44 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline.model import Source
 from pipeline.settings import Topics
 
+# The longest a topic may take to be read to its end: generous, this is no speed test.
+READ_DEADLINE_S = 120.0
+
 
 def _consume_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1500
-    )
+    """Every message of the topic, read from the start of each partition until the consumer's
+    position reaches the partition's end (the simulator has finished producing by then).
+
+    A partition's end is the larger of the broker's end offset (ListOffsets) and the high
+    watermark of the consumer's last fetch from it: the embedded broker (Tansu) answers
+    ListOffsets with the last record batch's base offset + 1, short of the end whenever a
+    batch holds several records (pipeline/lag.py), while a fetch reports the true end on it
+    and on Kafka alike. A partition counts as read once a fetch from it has answered."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"the broker knows no partitions of {topic}"
         consumer.assign(partitions)
         consumer.seek_to_beginning()
-        return [(message.key, message.value) for message in consumer]
+        listed = consumer.end_offsets(partitions)
+
+        def unread() -> dict[int, tuple[int, int | None]]:
+            """Partition -> (position, high watermark) of each one not read to its end."""
+            left = {}
+            for tp in partitions:
+                highwater, position = consumer.highwater(tp), consumer.position(tp)
+                if highwater is None or position < max(listed[tp], highwater):
+                    left[tp.partition] = (position, highwater)
+            return left
+
+        messages: list[tuple[bytes, bytes]] = []
+        deadline = time.monotonic() + READ_DEADLINE_S
+        while left := unread():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: (position, high watermark) short of the end {left}")
+            for records in consumer.poll(timeout_ms=500).values():
+                messages.extend((record.key, record.value) for record in records)
+        return messages
     finally:
         consumer.close()
 

@@ -17,6 +17,7 @@ import pytest
 from pipeline.model import HelpdeskTicket, Scenario, Source
 from pipeline.simulate.intents import Person, TicketIntent
 from pipeline.simulate.vendors import tickets as emitter
+from pipeline.sources import registry
 from pipeline.sources import tickets as parser
 from pipeline.sources._common import top_level
 
@@ -197,7 +198,6 @@ def test_jira_created_has_the_documented_format() -> None:
 
 
 def test_auto_detection_sees_tickets() -> None:
-    registry = pytest.importorskip("pipeline.sources.registry")
     rng = random.Random(4)
     for system in ("servicenow", "jira"):
         for scenario in Scenario:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from pipeline.classify.tickets import load_rules
 from pipeline.model import HelpdeskTicket, Kind, Outcome, Scenario, Source
-from pipeline.sources import tickets
+from pipeline.sources import registry, tickets
 from pipeline.sources._common import RejectedEvent, top_level
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tickets"
@@ -190,7 +190,6 @@ def test_does_not_recognize_other_vendors(other: dict[str, Any]) -> None:
 
 
 def test_auto_detection_picks_tickets() -> None:
-    registry = pytest.importorskip("pipeline.sources.registry")
     for path in ALL_FIXTURES:
         assert registry.detect(path.read_bytes()) is Source.TICKETS, path.name
 
