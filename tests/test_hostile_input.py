@@ -225,3 +225,43 @@ def test_whatever_a_batch_holds_is_written_and_the_calendar_stays_bounded(
     (days,) = warehouse.query("SELECT count() FROM rollout_days")[0]
     assert days <= (datetime.now(UTC) - Limits().oldest_event).days + 2
     warehouse.query("SELECT count() FROM weekly_metrics")
+
+
+def test_a_parser_bug_costs_its_one_event_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.sources import entra
+    from pipeline.sources.registry import PARSER_FAILURES
+
+    decode = entra.decode
+
+    def buggy(raw: Any, into: Any) -> Any:
+        if b"parser-bug" in bytes(raw):
+            raise KeyError("a bug")
+        return decode(raw, into)
+
+    monkeypatch.setattr(entra, "decode", buggy)
+    good = (FIXTURES / "entra" / "eh_signin_passkey_synced.json").read_bytes()
+    bad = json.dumps({**json.loads(good), "correlationId": "parser-bug"}).encode()
+    before = PARSER_FAILURES[("entra", "KeyError")]
+    messages = [RawMessage(TOPICS.entra, 0, n, None, raw) for n, raw in enumerate([good, bad])]
+    batch = build_batch(messages, RULES)
+    assert [dead.message.offset for dead in batch.dead_letters] == [1]
+    assert batch.dead_letters[0].reason.startswith("the entra parser failed: KeyError at ")
+    assert "a bug" not in batch.dead_letters[0].reason  # the exception's words may be the event's
+    assert len(batch.rows["auth_events"]) == 1
+    assert PARSER_FAILURES[("entra", "KeyError")] == before + 1
+
+
+def test_an_event_no_table_takes_is_a_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from pipeline.aggregate import batch as batch_module
+    from pipeline.model import Source
+
+    # a kind a parser may learn before the batch builder does
+    stray = SimpleNamespace(time=datetime.now(UTC) - timedelta(hours=1), kind="revocation")
+    monkeypatch.setitem(batch_module.PARSERS, Source.OKTA, lambda raw: stray)
+    built = build_batch([RawMessage(TOPICS.okta, 0, 0, None, b"{}")], RULES)
+    assert [dead.reason for dead in built.dead_letters] == [
+        "no table for a SimpleNamespace (kind revocation)"
+    ]
+    assert sum(len(rows) for table, rows in built.rows.items() if table != "ingest_batches") == 1

@@ -230,7 +230,7 @@ def build_batch(
         elif isinstance(event, HelpdeskTicket):
             rows["tickets"].append(_ticket_row(event))
         else:  # a parser returned a kind no table takes: kept as a dead letter, not dropped
-            reason = f"no table for a {type(event).__name__} (kind {event.kind})"
+            reason = f"no table for a {type(event).__name__} (kind {getattr(event, 'kind', None)})"
             batch.dead_letters.append(DeadLetter(message, label, reason))
     rows["sign_in_parts"] = fold.rows()
     keep_raw = pseudonymize is None
