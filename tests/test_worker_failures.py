@@ -9,16 +9,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import clickhouse_connect
 from clickhouse_http import ClickHouseHttp
 from streaming import GROUP, catch_up, worker_env
+from warehouse_fill import migrated
 
-from pipeline.broker import BufferedProducer, create_topics
+from pipeline.aggregate.batch import BatchRules, RawMessage, build_batch
+from pipeline.broker import BufferedProducer, create_topics, free_port
 from pipeline.lag import GroupLag
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
+from pipeline.sinks.writer import error_kind
 from pipeline.worker import WorkerProcess, migrate_warehouse
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -63,6 +68,63 @@ def send(bootstrap: str, messages: list[tuple[str, bytes]]) -> None:
     for topic, value in messages:
         producer.send(topic, None, value)
     producer.close()
+
+
+def test_one_insert_of_a_batch_spanning_110_months_is_stored(tmp_path: Path) -> None:
+    # The engine refuses over 100 partitions (months) per insert by default (Code 252)
+    months = [datetime(2010 + m // 12, m % 12 + 1, 3, 12, tzinfo=UTC) for m in range(110)]
+    messages = [
+        RawMessage(TOPICS.okta, 0, n, None, okta_at(f"backfill-{n}", at))
+        for n, at in enumerate(months)
+    ]
+    batch = build_batch(messages, BatchRules.from_settings(Settings()))
+    assert len(batch.rows["auth_events"]) == 110 and not batch.dead_letters
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        warehouse.write(batch)  # one insert per table
+        assert warehouse.query("SELECT uniqExact(toYYYYMM(time)) FROM auth_events") == [(110,)]
+    finally:
+        warehouse.close()
+
+
+def test_write_errors_are_told_apart_as_the_engine_and_the_client_raise_them(
+    tmp_path: Path,
+) -> None:
+    def raised(write: Callable[[], object]) -> Exception:
+        try:
+            write()
+        except Exception as exc:  # what the engine or the client raised, as the worker sees it
+            return exc
+        raise AssertionError("no error")
+
+    warehouse = migrated(tmp_path / "wh")
+    try:
+        client = warehouse.client
+        client.command(
+            "CREATE TABLE t (x UInt8, d DateTime, CONSTRAINT c CHECK x != 7) "
+            "ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY x"
+        )
+        at = datetime(2020, 1, 1)
+        months = [(1, datetime(2000 + m // 12, m % 12 + 1, 1)) for m in range(101)]
+        kinds = {
+            "constraint": raised(lambda: client.insert("t", [(7, at)], column_names=["x", "d"])),
+            "out of range": raised(
+                lambda: client.insert("t", [(300, at)], column_names=["x", "d"])
+            ),
+            "months": raised(lambda: client.insert("t", months, column_names=["x", "d"])),
+            "no table": raised(lambda: client.insert("nowhere", [(1,)], column_names=["x"])),
+        }
+    finally:
+        warehouse.close()
+    # a server that is not there, as the HTTP client meets it
+    kinds["away"] = raised(lambda: clickhouse_connect.get_client(port=free_port()))
+    assert {name: error_kind(exc) for name, exc in kinds.items()} == {
+        "constraint": "refused",
+        "out of range": "refused",
+        "months": "refused",
+        "no table": "fatal",
+        "away": "transient",
+    }
 
 
 def test_refused_records_and_parser_bugs_are_dead_letters_and_a_years_long_batch_is_stored(

@@ -72,6 +72,8 @@ def error_kind(exc: BaseException) -> ErrorKind:
         if code is None:
             return "transient"  # no answer from the engine: a broken connection
         number = int(code.group(1))
+        if number == 252 and "partitions for single INSERT block" in str(exc):
+            return "refused"  # too many months in one insert: smaller inserts take them
         if number in TRANSIENT_CODES:
             return "transient"
         if number in REFUSED_CODES:
