@@ -39,8 +39,6 @@ log = logging.getLogger("pipeline.worker")
 
 # Back-off while the warehouse cannot take a write: the batch waits, nothing is acked.
 _RETRY_FIRST, _RETRY_MAX = 0.5, 30.0
-# How often a wait for the warehouse looks for a stop request (SIGTERM).
-_STOP_CHECK = 0.1
 
 
 class Ingested:
@@ -100,7 +98,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         end_offsets = {(tp.topic, tp.partition): end for tp, end in ends.items()}
         batches = await _until_written(
             partial(write_messages, warehouse, messages, rules, end_offsets),
-            stopping=lambda: app.should_stop,
+            app,
         )
         sent = [
             await dead_letters.send(
@@ -148,16 +146,13 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     @app.timer(interval=10.0)
     async def report_progress() -> None:
         if totals.batches:
+            failures = ", ".join(f"{s} {k} {n:,}" for (s, k), n in PARSER_FAILURES.items())
             log.info(
-                "ingested %s events (%s), %s dead letters",
+                "ingested %s events (%s), %s dead letters%s",
                 f"{sum(totals.received.values()):,}",
                 ", ".join(f"{k} {v:,}" for k, v in sorted(totals.received.items())),
                 f"{totals.dead_letters:,}",
-            )
-        if PARSER_FAILURES:
-            log.warning(
-                "parser failures so far (each event a dead letter): %s",
-                ", ".join(f"{src} {kind} {n:,}" for (src, kind), n in PARSER_FAILURES.items()),
+                f" (parser failures among them: {failures})" if failures else "",
             )
 
     return app
@@ -216,9 +211,7 @@ class StopRequested(Exception):
     """The worker was asked to stop while a batch waited for the warehouse."""
 
 
-async def _until_written(
-    write: Callable[[], list[Batch]], stopping: Callable[[], bool]
-) -> list[Batch]:
+async def _until_written(write: Callable[[], list[Batch]], app: faust.App) -> list[Batch]:
     """Run a warehouse write until it succeeds, backing off while the warehouse is away or
     busy. Never gives up on a transient error (giving up would ack events whose rows were not
     written), but a stop request ends the wait at once, with nothing acknowledged, and an
@@ -236,12 +229,9 @@ async def _until_written(
             log.warning(
                 "warehouse write failed (%s); retrying in %.1f s", engine_reason(exc), delay
             )
-        waited = 0.0
-        while waited < delay:
-            if stopping():
-                raise StopRequested
-            await asyncio.sleep(_STOP_CHECK)
-            waited += _STOP_CHECK
+        await app.sleep(delay)  # mode's sleep: it ends early when the app is stopping
+        if app.should_stop:
+            raise StopRequested
         delay = min(delay * 2, _RETRY_MAX)
 
 

@@ -12,12 +12,13 @@ past it is checked against Kafka itself: if Kafka holds a message there, Faust d
 the worker stops before acknowledging anything past it, so that a restart reads it again.
 
 The check fails closed. Offsets are let through only when Kafka positively says it holds no
-message there: a fetch positioned at the first of them answers with a record at or past the
-end of the range (the offsets between are transaction markers or compacted away), or with a
-high watermark at or before the range (the log ends before it), or the log starts after the
-range. A broker that does not answer in time (slow, a TLS / SASL handshake stuck, a leader
-moving) is asked again a few times, and then the check raises `ContinuityUnknown`: the worker
-stops without acknowledging, as for a dropped message. Silence is never taken for absence.
+message there: a fetch positioned at the first of them (or at the log's start, when the log
+starts after it) answers with a record at or past the end of the range (the offsets between
+are transaction markers or compacted away). A broker that does not answer in time (slow, a
+TLS / SASL handshake stuck, a leader moving), or says the log ends before the range although
+the stream has just delivered an offset past it (a stale answer), is asked again a few
+times, and then the check raises `ContinuityUnknown`: the worker stops without
+acknowledging, as for a dropped message. Silence is never taken for absence.
 (The end offsets of a ListOffsets request are not used: the embedded broker, Tansu 0.6,
 answers it short of the true end, see pipeline/lag.py; a fetch's high watermark is exact.)
 """

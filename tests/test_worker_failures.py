@@ -5,6 +5,7 @@ away, and migrations and workers started at once. None may stall the worker or l
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -236,7 +237,6 @@ def test_migrations_run_twice_at_once_and_workers_start_together_on_a_fresh_ware
 
     watcher = threading.Thread(target=watch_the_plan)
     try:
-        env = {"PIPELINE_CLICKHOUSE_DSN": server.dsn}
         worker = WorkerProcess(worker_env(broker, server.dsn), tmp_path / "early.log")
         with worker:  # before any migration: it says so and stops
             assert worker.wait(timeout=120) == 2
@@ -246,7 +246,7 @@ def test_migrations_run_twice_at_once_and_workers_start_together_on_a_fresh_ware
             pair = [
                 subprocess.Popen(
                     [sys.executable, "-m", "pipeline.cli", "migrate"],
-                    env={**worker_env(broker, server.dsn), **env},
+                    env={**os.environ, **worker_env(broker, server.dsn)},
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                 )
