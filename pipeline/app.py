@@ -102,15 +102,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         )
         sent = [
             await dead_letters.send(
-                key=dead.message.key,
-                value=dead.message.value,
-                headers=[
-                    ("dead_letter.reason", dead.reason.encode()),
-                    ("dead_letter.source", dead.source.encode()),
-                    ("dead_letter.topic", dead.message.topic.encode()),
-                    ("dead_letter.partition", str(dead.message.partition).encode()),
-                    ("dead_letter.offset", str(dead.message.offset).encode()),
-                ],
+                key=dead.message.key, value=dead.topic_value(), headers=dead.headers()
             )
             for batch in batches
             for dead in batch.dead_letters

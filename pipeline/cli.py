@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from pipeline.classify.stats import ClassifyStats
 from pipeline.model import NormalizedEvent, Source, json_line
-from pipeline.sources.records import envelope_items, read_records
+from pipeline.sources.records import read_records, split_batch
 from pipeline.sources.registry import RejectedEvent, parse
 
 SOURCE_CHOICES = [s.value for s in Source] + ["auto"]
@@ -209,7 +209,13 @@ def _classify(args: argparse.Namespace) -> int:
         if args.file == "-":
             stream, name = sys.stdin.buffer, "stdin"
         else:
-            stream, name = stack.enter_context(open(args.file, "rb")), args.file
+            try:
+                stream, name = stack.enter_context(open(args.file, "rb")), args.file
+            except OSError as exc:
+                print(
+                    f"pipeline classify: cannot read {args.file}: {exc.strerror}", file=sys.stderr
+                )
+                return 2
         for record in read_records(stream, name):
             if record.data is None:
                 _report(record.where, record.error or "unreadable")
@@ -220,8 +226,14 @@ def _classify(args: argparse.Namespace) -> int:
                     _report(where, reason or "unreadable")
                     stats.reject()
                     continue
+                try:
+                    line = json_line(event)
+                except (TypeError, ValueError) as exc:  # a value JSON cannot hold
+                    _report(where, f"cannot be written as JSON: {exc}")
+                    stats.reject()
+                    continue
                 stats.observe(event)
-                out.write(json_line(event))
+                out.write(line)
     out.flush()
     if args.stats:
         print(f"pipeline classify: {stats.summary()}", file=sys.stderr)
@@ -491,18 +503,18 @@ def _classified(
     source: str, where: str, data: bytes
 ) -> Iterator[tuple[str, NormalizedEvent | None, str | None]]:
     """(where, event, None) for an event; (where, None, reason) for what cannot be read. A
-    document no parser reads may be a vendor API envelope: then its events, one by one."""
-    try:
-        yield where, parse(source, data), None
-        return
-    except RejectedEvent as exc:
-        reason = exc.reason
-    items = envelope_items(data)
-    if items is None:
-        yield where, None, reason
-        return
-    for index, item in enumerate(items, start=1):
-        yield from _classified(source, f"{where} record {index}", item)
+    batch (a vendor API envelope, an array) gives its records, one by one."""
+    items = split_batch(data)
+    named = (
+        [(where, data)]
+        if items is None
+        else [(f"{where} record {index}", item) for index, item in enumerate(items, start=1)]
+    )
+    for name, item in named:
+        try:
+            yield name, parse(source, item), None
+        except RejectedEvent as exc:
+            yield name, None, exc.reason
 
 
 def _report(where: str, reason: str) -> None:

@@ -166,11 +166,18 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "var" / "faust", description="Faust's data directory (table state)"
     )
     batch_size: int = Field(
-        default=10_000, ge=1, description="Most events per ClickHouse write (fewer, larger parts)"
+        default=10_000,
+        ge=1,
+        description="Most messages per batch and events per ClickHouse write (larger parts)",
     )
     batch_seconds: float = Field(default=1.0, gt=0, description="Longest wait to fill a batch")
     max_event_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest raw event; a larger one is a dead letter"
+    )
+    max_message_bytes: int = Field(
+        default=16_777_216,
+        ge=1024,
+        description="Largest Kafka message split into its records; a larger one is one dead letter",
     )
     oldest_event: datetime = Field(
         default=datetime(2000, 1, 1, tzinfo=UTC), description="Earlier event times: dead letters"

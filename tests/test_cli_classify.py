@@ -85,9 +85,13 @@ def test_bad_input_is_one_stderr_line_each_and_the_run_goes_on() -> None:
     data = b"\n".join([good, b'{"uuid": "x", "published": ', b"[1, 2]", b'{"eventType": 5}', good])
     lines, errors = _classify("okta", data)
     assert len(lines) == 2
-    assert len(errors) == 3
+    assert len(errors) == 4  # the array is a batch of two records, each its own answer
     assert all(error.startswith("pipeline classify: stdin line ") for error in errors)
     assert "invalid JSON" in errors[0]
+    assert [error.split(":")[1] for error in errors[1:3]] == [
+        " stdin line 3 record 1",
+        " stdin line 3 record 2",
+    ]
 
 
 def test_auto_rejects_an_event_of_no_known_shape() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from pipeline.sources.records import RawRecord, envelope_items, read_records
+from pipeline.sources.records import MAX_NESTING, RawRecord, read_records, split_batch
 
 
 def _split(text: str) -> list[RawRecord]:
@@ -71,16 +71,44 @@ def test_vendor_envelopes_are_opened() -> None:
         (jira, [{"key": "HELP-1"}]),
     ]
     for envelope, events in expected:
-        items = envelope_items(json.dumps(envelope).encode())
+        items = split_batch(json.dumps(envelope).encode())
         assert items is not None, envelope
         assert [json.loads(item) for item in items] == events
 
 
 def test_an_event_with_an_object_result_is_not_an_envelope() -> None:
     activity = {"id": "a", "result": {"status": "SUCCESS"}, "recordedAt": "2026-01-01T00:00:00Z"}
-    assert envelope_items(json.dumps(activity).encode()) is None
-    assert envelope_items(b"not json") is None
-    assert envelope_items(b"[1, 2]") is None
+    assert split_batch(json.dumps(activity).encode()) is None
+    assert split_batch(json.dumps({"value": "x", "records": {"a": 1}}).encode()) is None
+    assert split_batch(b"not json") is None
+    assert split_batch(b'{"records": [1, ') is None  # truncated: the parser says so
+
+
+def test_an_array_is_a_batch_of_whatever_it_holds() -> None:
+    assert split_batch(b' [1, {"a": 2}]') == [b"1", b'{"a": 2}']
+    assert split_batch(b"[]") == []
+    assert split_batch(b'{"records": []}') == []
+
+
+def test_envelopes_inside_envelopes_are_flattened_in_order_to_a_depth() -> None:
+    bodies = [{"records": [{"n": 1}, {"n": 2}]}, [{"n": 3}], {"n": 4}]
+    assert [json.loads(item) for item in split_batch(json.dumps(bodies).encode()) or []] == [
+        {"n": 1},
+        {"n": 2},
+        {"n": 3},
+        {"n": 4},
+    ]
+    nested: object = {"n": 5}
+    for _ in range(MAX_NESTING + 1):
+        nested = [nested]
+    (deepest,) = split_batch(json.dumps(nested).encode()) or []
+    assert json.loads(deepest) == [{"n": 5}]  # past the depth: one record, which its parser rejects
+
+
+def test_the_splitter_never_raises() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for data in (deep, b'{"records": ' + deep + b"}", b'{"records": ["\xff"]}', b"\xff", b""):
+        split_batch(data)
 
 
 def test_empty_input() -> None:

@@ -4,9 +4,9 @@ A write error is one of three kinds (`error_kind`):
 - `transient`: the warehouse is away or busy (connection, timeout, overload, too many parts):
   the caller retries the same write, with back-off, and acknowledges nothing meanwhile;
 - `refused`: the engine refuses this data (a constraint, a value its column cannot hold):
-  the messages are split in halves, each written on its own, until the messages the engine
+  the records are split in halves, each written on its own, until the records the engine
   refuses are found alone; each of those becomes a dead letter with the engine's reason, and
-  every other message is stored;
+  every other record (of the same vendor batch too) is stored;
 - `fatal`: anything else (a missing table, no right to insert, an unknown error): no split
   could help, and retrying hides it; the caller stops without acknowledging.
 """
@@ -19,7 +19,14 @@ from typing import Literal
 
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
-from pipeline.aggregate.batch import Batch, BatchRules, RawMessage, build_batch
+from pipeline.aggregate.batch import (
+    Batch,
+    BatchRules,
+    RawMessage,
+    Record,
+    build_records_batch,
+    records_of,
+)
 from pipeline.sinks.warehouse import Warehouse
 
 ErrorKind = Literal["transient", "refused", "fatal"]
@@ -93,39 +100,46 @@ def write_messages(
     rules: BatchRules,
     end_offsets: Mapping[tuple[str, int], int | None] | None = None,
 ) -> list[Batch]:
-    """Build and write the messages' batch; where the engine refuses it, split it until the
-    refused messages are alone and store them as dead letters. Returns the batches written
-    (their dead letters are for the dead-letter topic). A transient or fatal error is raised:
-    what was written before it is written again by the retry, and dropped as a duplicate."""
+    """Build and write the messages' records, at most `rules.batch_events` a write (vendor
+    batches make a batch of messages many times as many events); where the engine refuses a
+    write, split it until the refused records are alone and store them as dead letters.
+    Returns the batches written (their dead letters are for the dead-letter topic). A
+    transient or fatal error is raised: what was written before it is written again by the
+    retry, and dropped as a duplicate (the same records make the same chunks)."""
+    records = records_of(list(messages), rules.limits)
+    size = rules.batch_events
     written: list[Batch] = []
-    _write_part(warehouse, list(messages), rules, end_offsets, {}, written)
+    for start in range(0, max(len(records), 1), size):
+        chunk = records[start : start + size]
+        _write_part(warehouse, chunk, rules, end_offsets, {}, written)
     return written
 
 
 def _write_part(
     warehouse: Warehouse,
-    messages: list[RawMessage],
+    records: list[Record],
     rules: BatchRules,
     end_offsets: Mapping[tuple[str, int], int | None] | None,
-    refused: dict[tuple[str, int, int], str],
+    refused: dict[tuple[str, int, int, int], str],
     written: list[Batch],
 ) -> None:
-    batch = build_batch(messages, rules, end_offsets, refused)
+    batch = build_records_batch(records, rules, end_offsets, refused)
     try:
         warehouse.write(batch)
     except Exception as exc:
         if error_kind(exc) != "refused":
             raise
-        if len(messages) == 1:
-            (message,) = messages
-            key = (message.topic, message.partition, message.offset)
+        if len(records) == 1:
+            (record,) = records
+            message = record.message
+            key = (message.topic, message.partition, message.offset, record.item)
             if key in refused:  # the dead letter itself refused: nothing more to split
                 raise
             refused[key] = f"the warehouse refused it: {engine_reason(exc)}"
-            _write_part(warehouse, messages, rules, end_offsets, refused, written)
+            _write_part(warehouse, records, rules, end_offsets, refused, written)
             return
-        half = len(messages) // 2
-        _write_part(warehouse, messages[:half], rules, end_offsets, refused, written)
-        _write_part(warehouse, messages[half:], rules, end_offsets, refused, written)
+        half = len(records) // 2
+        _write_part(warehouse, records[:half], rules, end_offsets, refused, written)
+        _write_part(warehouse, records[half:], rules, end_offsets, refused, written)
         return
     written.append(batch)

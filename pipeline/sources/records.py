@@ -1,11 +1,12 @@
-"""Split an input file into raw events: a JSON array, one JSON object, or NDJSON.
+"""Split an input into raw events: a file (a JSON array, one JSON object, or NDJSON), and a
+batch message into its records.
 
-`envelope_items` opens the vendors' API envelopes, so an API response can be piped in as it
-comes (tried only on a document no parser reads, so plain events pay nothing for it):
-Entra Event Hub `{"records": [...]}`, Microsoft Graph `{"value": [...]}`, ServiceNow
+`split_batch` is the one splitter of vendor batches, for the CLI and the worker alike: a JSON
+array, Entra Event Hubs `{"records": [...]}`, Microsoft Graph `{"value": [...]}`, ServiceNow
 `{"result": [...]}`, Jira search `{"issues": [...]}`, Duo `{"response": {"authlogs": [...]}}`
 or `{"response": [...]}`, PingOne `{"_embedded": {"activities": [...]}}`, Okta event hook
-`{"data": {"events": [...]}}`.
+`{"data": {"events": [...]}}`. A key only makes an envelope when its value is a list, so a
+record with, say, an object `result` stays a record.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ _ENVELOPES: tuple[tuple[str, ...], ...] = (
     ("data", "events"),
 )
 
+# Envelopes inside envelopes (an array of Event Hubs bodies) are opened this deep.
+MAX_NESTING = 3
+
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 _raw_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_raw = msgspec.json.Decoder(msgspec.Raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,11 @@ def read_records(stream: BinaryIO, name: str = "input") -> Iterator[RawRecord]:
         return
     number, line = first
     if line.lstrip().startswith(b"["):
-        yield from _document(line + stream.read(), f"{name}")
+        whole = line + stream.read()
+        if _is_json(whole) or not _is_json(line):  # an array, whole or broken: one document
+            yield from _document(whole, name)
+        else:  # NDJSON whose first line is an array
+            yield from _ndjson(enumerate(whole.splitlines(), start=number), name)
         return
     if _is_json(line):
         yield from _ndjson(chain([(number, line)], enumerate(stream, start=number + 1)), name)
@@ -71,6 +80,9 @@ def _document(data: bytes, where: str) -> Iterator[RawRecord]:
         except msgspec.DecodeError as exc:
             yield RawRecord(where, error=f"not a valid JSON array: {exc}")
             return
+        except RecursionError:
+            yield RawRecord(where, error="not a JSON array that can be read: nested too deeply")
+            return
         for index, item in enumerate(items):
             yield RawRecord(f"{where} item {index + 1}", data=bytes(item))
         return
@@ -84,34 +96,84 @@ def _ndjson(lines: Iterable[tuple[int, bytes]], name: str) -> Iterator[RawRecord
             yield RawRecord(f"{name} line {number}", data=stripped)
 
 
-def envelope_items(data: bytes) -> list[bytes] | None:
-    """The events inside a vendor API envelope, or None when `data` is not one."""
+_ABSENT = msgspec.Raw()  # (msgspec takes Raw alone, not in a union with None)
+
+
+class _Envelope(msgspec.Struct):
+    """The top-level keys an envelope may hold its events under; the rest is skipped unread."""
+
+    records: msgspec.Raw = _ABSENT
+    value: msgspec.Raw = _ABSENT
+    result: msgspec.Raw = _ABSENT
+    issues: msgspec.Raw = _ABSENT
+    response: msgspec.Raw = _ABSENT
+    embedded: msgspec.Raw = msgspec.field(default=_ABSENT, name="_embedded")
+    data: msgspec.Raw = _ABSENT
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+_FIELD = {"_embedded": "embedded"}
+_UNREADABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
+
+
+def split_batch(data: bytes) -> list[bytes] | None:
+    """The records of a batch message (a JSON array, or a vendor envelope), or None when
+    `data` is one record, or cannot be read as a batch: its parser then says what is wrong.
+
+    Envelopes inside envelopes (an array of Event Hubs bodies) are opened up to
+    `MAX_NESTING` deep; the records come out in order, flattened. Never raises."""
+    items = _items(data)
+    if items is None:
+        return None
+    records: list[bytes] = []
+    _flatten(items, 1, records)
+    return records
+
+
+def _flatten(items: list[bytes], depth: int, records: list[bytes]) -> None:
+    for item in items:
+        inner = _items(item) if depth < MAX_NESTING else None
+        if inner is None:
+            records.append(item)
+        else:
+            _flatten(inner, depth + 1, records)
+
+
+def _items(data: bytes) -> list[bytes] | None:
+    """The items of one level: a top-level array's, or an envelope's list."""
     try:
-        top = _raw_object.decode(data)
-    except msgspec.DecodeError:
-        return None  # the parser reports what is wrong with it
-    for path in _ENVELOPES:
-        value: msgspec.Raw | None = top.get(path[0])
-        for key in path[1:]:
-            if value is None:
-                break
-            try:
-                value = _raw_object.decode(value).get(key)
-            except msgspec.DecodeError:
-                value = None
-        if value is not None:
-            try:
+        head = data.lstrip()[:1]
+        if head == b"[":
+            return [bytes(item) for item in _raw_list.decode(data)]
+        if head != b"{":
+            return None
+        top = _envelope.decode(data)
+        for path in _ENVELOPES:
+            value = getattr(top, _FIELD.get(path[0], path[0]))
+            for key in path[1:]:
+                value = (
+                    _raw_object.decode(value).get(key, _ABSENT) if _starts(value, b"{") else _ABSENT
+                )
+            if _starts(value, b"["):
                 return [bytes(item) for item in _raw_list.decode(value)]
-            except msgspec.DecodeError:
-                continue
+    except _UNREADABLE:
+        return None
     return None
 
 
+def _starts(value: msgspec.Raw, head: bytes) -> bool:
+    # A Raw value holds exactly the value's bytes: no whitespace before it.
+    return memoryview(value)[:1] == head
+
+
 def _is_json(data: bytes) -> bool:
+    """Whether `data` is one whole JSON value (checked, not built: a line may be 100 MB)."""
     try:
-        msgspec.json.decode(data)
+        _raw.decode(data)
     except msgspec.DecodeError:
         return False
+    except RecursionError:  # whole, if too deep to read: its parser says so
+        return True
     return True
 
 
