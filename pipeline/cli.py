@@ -14,6 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from pipeline.classify.stats import ClassifyStats
+from pipeline.collect import roster_file
 from pipeline.model import NormalizedEvent, Source, json_line
 from pipeline.sources.records import read_records, split_batch
 from pipeline.sources.registry import RejectedEvent, parse
@@ -198,6 +199,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="exit 1 if the files differ from the models"
     )
     schemas.set_defaults(handler=_schemas)
+    roster_file.add_command(commands)
     return parser
 
 
@@ -266,7 +268,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from pipeline.demo import run_demo
 
-    return _warehouse_errors(
+    return warehouse_errors(
         lambda: run_demo(users=args.users, weeks=args.weeks, seed=args.seed, out=args.out)
     )
 
@@ -275,7 +277,7 @@ def _worker(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
     from pipeline.worker import run_worker
 
-    return _warehouse_errors(lambda: run_worker(Settings()) or 0)
+    return warehouse_errors(lambda: run_worker(Settings()) or 0)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -295,7 +297,7 @@ def _migrate(args: argparse.Namespace) -> int:
             print(f"{warehouse.location}: schema up to date, rollout plan loaded")
         return 0
 
-    return _warehouse_errors(migrate)
+    return warehouse_errors(migrate)
 
 
 def _sql(args: argparse.Namespace) -> int:
@@ -316,7 +318,7 @@ def _sql(args: argparse.Namespace) -> int:
             print(_text_table(columns, rows))
         return 0
 
-    return _warehouse_errors(run)
+    return warehouse_errors(run)
 
 
 def _metrics(args: argparse.Namespace) -> int:
@@ -336,7 +338,7 @@ def _metrics(args: argparse.Namespace) -> int:
             print(weekly_table(metrics))
         return 0
 
-    return _warehouse_errors(report)
+    return warehouse_errors(report)
 
 
 def _forget_user(args: argparse.Namespace) -> int:
@@ -364,7 +366,7 @@ def _forget_user(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _warehouse_errors(forget)
+    return warehouse_errors(forget)
 
 
 def _grafana_render(args: argparse.Namespace) -> int:
@@ -405,7 +407,7 @@ def _grafana_check(args: argparse.Namespace) -> int:
         print(f"{len(outcomes) - failed} of {len(outcomes)} queries ok")
         return 1 if failed else 0
 
-    return _warehouse_errors(run)
+    return warehouse_errors(run)
 
 
 def _grafana_push(args: argparse.Namespace) -> int:
@@ -445,7 +447,7 @@ def _utc(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _warehouse_errors(work: Callable[[], int]) -> int:
+def warehouse_errors(work: Callable[[], int]) -> int:
     """Run a warehouse (or worker) command; its failures become one plain line on stderr."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
