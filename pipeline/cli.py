@@ -89,6 +89,13 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--kafka", metavar="BOOTSTRAP", default=None, help="produce to the raw topics instead"
     )
+    simulate.add_argument(
+        "--delivery",
+        choices=["message", "native"],
+        default="message",
+        help="message: one record per message (line); native: as the vendors deliver, Entra "
+        "as Event Hubs bodies, Okta as Event Hook bodies, several records each",
+    )
     simulate.set_defaults(handler=_simulate)
 
     demo = commands.add_parser(
@@ -257,6 +264,7 @@ def _simulate(args: argparse.Namespace) -> int:
             idp_mix=args.idp_mix,
             duo_fronted_share=args.duo_fronted,
             no_runbook_growth=args.no_runbook_growth,
+            delivery=args.delivery,
         )
     except (ValueError, TopicSetupError) as exc:
         print(f"pipeline simulate: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from aiokafka import AIOKafkaConsumer
 
 from pipeline.broker import BufferedProducer, create_topics
 from pipeline.lag import wait_until_caught_up
@@ -102,3 +103,24 @@ def stored_rows(dsn: str) -> tuple[int, ...]:
     with Warehouse(dsn) as opened:
         tables = ("auth_events FINAL", "enrollment_events FINAL", "tickets FINAL", "sign_ins")
         return tuple(opened.query(f"SELECT count() FROM {table}")[0][0] for table in tables)
+
+
+async def read_dead_letters(bootstrap: str, count: int) -> list[tuple[bytes, dict[str, str]]]:
+    """What the dead-letter topic holds: (value, headers), up to `count` of them."""
+    consumer = AIOKafkaConsumer(
+        Settings().topics.dead_letter, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[tuple[bytes, dict[str, str]]] = []
+    try:
+        for _ in range(50):
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    headers = {key: value.decode() for key, value in record.headers}
+                    found.append((record.value, headers))
+            if len(found) >= count:
+                break
+    finally:
+        await consumer.stop()
+    return found

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from streaming import (
     WEEKS,
     catch_up,
     metrics_of,
     produce,
+    read_dead_letters,
     run_worker,
     stored_rows,
     truth_of,
@@ -65,7 +65,7 @@ def test_metrics_equal_the_truth_bad_events_are_dead_letters_and_a_replay_change
     rows = stored_rows(warehouse)
 
     expected = {(topic, line) for topic, lines in MALFORMED.items() for line in lines}
-    letters = asyncio.run(_read_dead_letters(broker, len(expected)))
+    letters = asyncio.run(read_dead_letters(broker, len(expected)))
     assert {(h["dead_letter.topic"], value) for value, h in letters} == expected
     for _, headers in letters:
         assert headers["dead_letter.reason"]
@@ -117,23 +117,3 @@ def test_two_workers_sharing_the_topics_end_with_the_numbers_of_one(
     assert first and second and not first & second
     assert len(first | second) == len(topics.inputs()) * topics.partitions
     assert metrics_of(warehouse) == truth_of(rollout)
-
-
-async def _read_dead_letters(bootstrap: str, count: int) -> list[tuple[bytes, dict[str, str]]]:
-    consumer = AIOKafkaConsumer(
-        Settings().topics.dead_letter, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list[tuple[bytes, dict[str, str]]] = []
-    try:
-        for _ in range(50):
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    headers = {key: value.decode() for key, value in record.headers}
-                    found.append((record.value, headers))
-            if len(found) >= count:
-                break
-    finally:
-        await consumer.stop()
-    return found

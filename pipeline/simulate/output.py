@@ -66,7 +66,7 @@ def merge_shards(paths: list[Path]) -> Iterator[tuple[Source, bytes, bytes]]:
 class Output(Protocol):
     counts: dict[Source, int]
 
-    def event(self, source: Source, key: bytes, line: bytes) -> None: ...
+    def event(self, source: Source, key: bytes | None, line: bytes) -> None: ...
 
     def close(self) -> None: ...
 
@@ -101,7 +101,7 @@ class DirectoryOutput(_Closing):
             self._files[source] = self._open.enter_context(path.open("wb", buffering=1 << 20))
         self.counts: dict[Source, int] = dict.fromkeys(Source, 0)
 
-    def event(self, source: Source, key: bytes, line: bytes) -> None:
+    def event(self, source: Source, key: bytes | None, line: bytes) -> None:
         self._files[source].write(line)
         self.counts[source] += 1
 
@@ -123,12 +123,84 @@ class KafkaOutput(_Closing):
         for user, line in zip(users, _roster_lines(users), strict=True):
             self._producer.send(self._topics.roster, key=user.person.login.encode(), value=line)
 
-    def event(self, source: Source, key: bytes, line: bytes) -> None:
+    def event(self, source: Source, key: bytes | None, line: bytes) -> None:
         self._producer.send(self._topics.raw(source), key=key, value=line.rstrip(b"\n"))
         self.counts[source] += 1
 
     def close(self) -> None:
         self._producer.close()
+
+
+class NativeDelivery(_Closing):
+    """Records framed as the vendors' own shippers deliver them, to another output: Entra as
+    Event Hubs bodies `{"records": [...]}` (diagnostic settings stream many records per
+    event; an event may be up to 1 MB on the Standard tier and up), Okta as Event Hook
+    bodies `{"eventType": "com.okta.event_hook", ..., "data": {"events": [...]}}` (Okta's docs
+    give no batch size: the simulator puts up to `OKTA_HOOK_EVENTS` in one). Every other
+    source goes on one record per message. `counts` are records; `messages` what was sent.
+
+    Sources: learn.microsoft.com/azure/azure-monitor/platform/resource-logs-stream-event-hubs
+    (the `records` array), learn.microsoft.com/azure/event-hubs/event-hubs-quotas (publication
+    size), developer.okta.com/docs/concepts/event-hooks/ (the hook body)."""
+
+    EVENT_HUBS_BODY_BYTES = 1_000_000
+    EVENT_HUBS_RECORDS = 500
+    OKTA_HOOK_EVENTS = 50
+
+    def __init__(self, inner: Output) -> None:
+        self._inner = inner
+        self.counts: dict[Source, int] = dict.fromkeys(Source, 0)
+        self.messages = inner.counts
+        self._pending: dict[Source, list[bytes]] = {Source.ENTRA: [], Source.OKTA: []}
+        self._bytes = dict.fromkeys(self._pending, 0)
+        self._hooks = 0
+
+    def event(self, source: Source, key: bytes, line: bytes) -> None:
+        self.counts[source] += 1
+        pending = self._pending.get(source)
+        if pending is None:
+            self._inner.event(source, key, line)
+            return
+        record = line.rstrip(b"\n")
+        if source is Source.ENTRA and (
+            self._bytes[source] + len(record) + 64 > self.EVENT_HUBS_BODY_BYTES
+            or len(pending) >= self.EVENT_HUBS_RECORDS
+        ):
+            self._flush(source)
+        pending.append(record)
+        self._bytes[source] += len(record) + 1
+        if source is Source.OKTA and len(pending) >= self.OKTA_HOOK_EVENTS:
+            self._flush(source)
+
+    def _flush(self, source: Source) -> None:
+        records = self._pending[source]
+        if not records:
+            return
+        events = b"[" + b",".join(records) + b"]"
+        if source is Source.ENTRA:
+            body = b'{"records":' + events + b"}"
+        else:
+            self._hooks += 1
+            last = orjson.loads(records[-1]).get("published")
+            envelope = {
+                "eventType": "com.okta.event_hook",
+                "eventTypeVersion": "1.0",
+                "cloudEventsVersion": "0.1",
+                "source": "https://simulated.okta.com/api/v1/eventHooks/whosimulated",
+                "eventId": f"simulated-hook-{self._hooks}",
+                "eventTime": last,
+                "contentType": "application/json",
+            }
+            body = orjson.dumps(envelope)[:-1] + b',"data":{"events":' + events + b"}}"
+        # no key: Event Hubs and Okta spread a stream's batches over partitions as they come
+        self._inner.event(source, None, body + b"\n")
+        records.clear()
+        self._bytes[source] = 0
+
+    def close(self) -> None:
+        for source in self._pending:
+            self._flush(source)
+        self._inner.close()
 
 
 def write_roster(directory: Path, users: list[SimUser]) -> None:

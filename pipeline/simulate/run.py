@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pipeline.model import Source
 from pipeline.plan import RolloutPlan, load_plan
@@ -22,6 +23,7 @@ from pipeline.simulate.engine import Simulation, SimulationConfig, build_workfor
 from pipeline.simulate.output import (
     DirectoryOutput,
     KafkaOutput,
+    NativeDelivery,
     Output,
     ShardWriter,
     merge_shards,
@@ -43,6 +45,7 @@ def simulate(
     idp_mix: dict[Source, float] | None = None,
     duo_fronted_share: float | None = None,
     no_runbook_growth: float | None = None,
+    delivery: Literal["message", "native"] = "message",
 ) -> str:
     """Simulate a rollout; return a short summary for a person."""
     settings = Settings()
@@ -63,6 +66,8 @@ def simulate(
         output.roster(workforce)
     else:
         output = DirectoryOutput(out)
+    if delivery == "native":
+        output = NativeDelivery(output)
     with output, tempfile.TemporaryDirectory(prefix="simulate-") as scratch:
         paths = [Path(scratch) / f"shard-{n}.tsv" for n in range(SHARDS)]
         with multiprocessing.get_context("fork").Pool(SHARDS) as pool:
@@ -75,9 +80,13 @@ def simulate(
     elapsed = time.perf_counter() - started
     where = f"Kafka at {kafka}" if kafka else str(out)
     counts = ", ".join(f"{source.value} {n:,}" for source, n in output.counts.items())
+    framing = ""
+    if isinstance(output, NativeDelivery):
+        sent = ", ".join(f"{source.value} {n:,}" for source, n in output.messages.items())
+        framing = f" in {sent} messages (vendor batches)"
     return (
         f"simulated {len(workforce):,} users over {weeks} weeks (seed {seed}) in "
-        f"{elapsed:.1f} s -> {where}: {counts} records; truth in {out / 'truth.json'}"
+        f"{elapsed:.1f} s -> {where}: {counts} records{framing}; truth in {out / 'truth.json'}"
     )
 
 
