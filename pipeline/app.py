@@ -75,7 +75,7 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
     """A Faust app reading the configured topics and writing to `warehouse`."""
     topics = settings.topics
     app = faust_app(settings, bootstrap)
-    raw = app.topic(*topics.inputs(), key_serializer="raw", value_serializer="raw")
+    raw = app.topic(*settings.input_topics(), key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw")
     rules = BatchRules.from_settings(settings)
     totals = Ingested()

@@ -8,6 +8,9 @@ The corpus is a simulated rollout (the vendors' raw shapes, in their real mix).
   and (b) `pipeline worker` writing to a fresh embedded warehouse (e2e: raw topic to
   aggregates visible in ClickHouse). Both run as a child process with the same Faust
   settings, each timed from its first committed offset to its last.
+- The same corpus delivered as the vendors deliver it (Entra in Event Hubs bodies, Okta in
+  Event Hook bodies), through a fresh broker and worker: e2e_native, in events/s (messages/s
+  times the corpus' events per message).
 The ratios between figures of one run are what to read; absolute numbers move with the
 machine. The last line printed is one JSON object with the figures.
 """
@@ -29,6 +32,7 @@ from pipeline.broker import BufferedProducer, EmbeddedBroker, create_topics
 from pipeline.lag import wait_until_caught_up
 from pipeline.model import Source, json_line
 from pipeline.settings import REPO_ROOT, Settings
+from pipeline.simulate.output import NativeDelivery
 from pipeline.simulate.run import simulate
 from pipeline.sources.registry import PARSERS, RejectedEvent
 from pipeline.worker import WorkerProcess, migrate_warehouse
@@ -42,6 +46,7 @@ LAST_LINE_KEYS = (
     "classify_events_per_s",
     "faust_passthrough_events_per_s",
     "e2e_events_per_s",
+    "e2e_native_events_per_s",
     "worker_peak_rss_mb",
 )
 
@@ -98,17 +103,34 @@ def _classify_and_serialize(corpus: Corpus) -> None:
         json_line(parsers[source](raw))
 
 
-def stream_figures(corpus: Corpus, work: Path) -> dict[str, float]:
-    """Events/s of the Faust baseline and of the worker, and the worker's peak RSS."""
-    settings = Settings()
-    topics = settings.topics
-    with EmbeddedBroker() as broker:
-        create_topics(broker.bootstrap, topics.inputs(), topics.partitions)
-        producer = BufferedProducer(broker.bootstrap)
+def native_messages(corpus: Corpus) -> Corpus:
+    """The corpus as the vendors deliver it (simulate/output.py `NativeDelivery`): Entra in
+    Event Hubs bodies, Okta in Event Hook bodies, the other sources one event a message."""
+    collected = _Collected()
+    with NativeDelivery(collected) as native:
         for source, raw in corpus:
-            producer.send(topics.raw(source), None, raw)
-        producer.close()
-        env = {"PIPELINE_KAFKA_BOOTSTRAP": broker.bootstrap}
+            native.event(source, None, raw + b"\n")
+    return collected.messages
+
+
+class _Collected:
+    def __init__(self) -> None:
+        self.counts: dict[Source, int] = dict.fromkeys(Source, 0)
+        self.messages: Corpus = []
+
+    def event(self, source: Source, key: bytes | None, line: bytes) -> None:
+        self.counts[source] += 1
+        self.messages.append((source, line.rstrip(b"\n")))
+
+    def close(self) -> None:
+        pass
+
+
+def stream_figures(corpus: Corpus, work: Path) -> dict[str, float]:
+    """Events/s of the Faust baseline and of the worker (one event a message, and vendor
+    batches), and the worker's peak RSS."""
+    with EmbeddedBroker() as broker:
+        _produce(broker.bootstrap, corpus)
         baseline = subprocess.Popen(
             [sys.executable, "-m", "pipeline.bench", "--passthrough", broker.bootstrap],
             stdout=subprocess.DEVNULL,
@@ -121,16 +143,43 @@ def stream_figures(corpus: Corpus, work: Path) -> dict[str, float]:
         finally:
             baseline.terminate()
             baseline.wait()
-        env |= {"PIPELINE_APP_ID": "bench-e2e", "PIPELINE_CLICKHOUSE_DSN": f"chdb://{work}/wh"}
-        migrate_warehouse(Settings(clickhouse_dsn=env["PIPELINE_CLICKHOUSE_DSN"]))
-        with WorkerProcess(env, work / "worker.log") as worker:
-            e2e = _consumed_rate(broker.bootstrap, "bench-e2e", len(corpus), worker.alive)
-            rss = worker.peak_rss_mb()
+        e2e, rss = _worker_rate(broker.bootstrap, len(corpus), work / "e2e")
+    native = native_messages(corpus)
+    with EmbeddedBroker() as broker:
+        _produce(broker.bootstrap, native)
+        per_message, native_rss = _worker_rate(broker.bootstrap, len(native), work / "native")
     return {
         "faust_passthrough_events_per_s": passthrough,
         "e2e_events_per_s": e2e,
-        "worker_peak_rss_mb": rss,
+        # committed messages/s, times the events a message holds on average
+        "e2e_native_events_per_s": per_message * len(corpus) / len(native),
+        "native_messages": len(native),
+        "worker_peak_rss_mb": max(rss, native_rss),
     }
+
+
+def _produce(bootstrap: str, messages: Corpus) -> None:
+    topics = Settings().topics
+    create_topics(bootstrap, topics.inputs(), topics.partitions)
+    producer = BufferedProducer(bootstrap)
+    for source, raw in messages:
+        producer.send(topics.raw(source), None, raw)
+    producer.close()
+
+
+def _worker_rate(bootstrap: str, messages: int, work: Path) -> tuple[float, float]:
+    """Messages/s of `pipeline worker` into a fresh embedded warehouse, and its peak RSS."""
+    work.mkdir(parents=True)
+    env = {
+        "PIPELINE_KAFKA_BOOTSTRAP": bootstrap,
+        "PIPELINE_APP_ID": "bench-e2e",
+        "PIPELINE_CLICKHOUSE_DSN": f"chdb://{work}/wh",
+        "PIPELINE_STATE_DIR": str(work / "faust"),
+    }
+    migrate_warehouse(Settings(clickhouse_dsn=env["PIPELINE_CLICKHOUSE_DSN"]))
+    with WorkerProcess(env, work / "worker.log") as worker:
+        rate = _consumed_rate(bootstrap, "bench-e2e", messages, worker.alive)
+        return rate, worker.peak_rss_mb()
 
 
 _PASSTHROUGH_ID = "bench-passthrough"
@@ -210,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work:
         streamed = stream_figures(corpus, Path(work))
     passthrough = streamed["faust_passthrough_events_per_s"]
-    for name in ("faust_passthrough_events_per_s", "e2e_events_per_s"):
+    for name in ("faust_passthrough_events_per_s", "e2e_events_per_s", "e2e_native_events_per_s"):
         value = streamed[name]
         print(
             f"{name:40s} {value:12,.0f} /s   {value / decode:5.2f} x orjson.loads"
@@ -220,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     figures |= streamed
     print(
         f"ratios: classify / json_decode {figures['classify_events_per_s'] / decode:.3f}, "
-        f"e2e / faust_passthrough {streamed['e2e_events_per_s'] / passthrough:.3f}"
+        f"e2e / faust_passthrough {streamed['e2e_events_per_s'] / passthrough:.3f}, "
+        f"e2e_native / faust_passthrough {streamed['e2e_native_events_per_s'] / passthrough:.3f} "
+        f"({len(corpus):,} events in {streamed['native_messages']:,} messages)"
     )
     last_line = {key: round(figures[key]) for key in LAST_LINE_KEYS}
     print(json.dumps(last_line | {"events": len(corpus)}))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.model import Source
 
@@ -38,9 +38,11 @@ class Topics(BaseSettings):
     def raw(self, source: Source) -> str:
         return str(getattr(self, source.value))
 
-    def inputs(self) -> list[str]:
-        """Every topic the pipeline reads: the raw sources and the roster."""
-        return [self.raw(source) for source in Source] + [self.roster]
+    def inputs(self, read: list[str] | None = None) -> list[str]:
+        """The topics the pipeline reads: every raw source's and the roster, or those of
+        `read` (source names and `roster`)."""
+        names = [*(source.value for source in Source), "roster"]
+        return [str(getattr(self, name)) for name in names if read is None or name in read]
 
     def source_of(self) -> dict[str, Source | None]:
         """Topic name -> the source whose parser reads it (None: the roster)."""
@@ -215,6 +217,28 @@ class Settings(BaseSettings):
         description="Duo application names that are another IdP's integration",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    read_sources: Annotated[list[str], NoDecode] = Field(
+        default=[*(source.value for source in Source), "roster"],
+        description="The sources whose topics this worker reads, comma-separated (e.g. "
+        "`entra` for a worker on Event Hubs' Kafka endpoint, whose namespace holds no other)",
+    )
+
+    @field_validator("read_sources", mode="before")
+    @classmethod
+    def _source_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        known = [*(source.value for source in Source), "roster"]
+        if isinstance(value, list) and (unknown := [v for v in value if v not in known]):
+            raise ValueError(f"unknown source {', '.join(map(str, unknown))}; known: {known}")
+        if isinstance(value, list) and not value:
+            raise ValueError("name at least one source")
+        return value
+
+    def input_topics(self) -> list[str]:
+        """The topics this worker reads (PIPELINE_READ_SOURCES)."""
+        return self.topics.inputs(self.read_sources)
+
     topics: Topics = Field(default_factory=Topics)
     kafka: Kafka = Field(default_factory=Kafka)
     grafana: Grafana = Field(default_factory=Grafana)

@@ -38,8 +38,7 @@ def migrate_warehouse(settings: Settings) -> list[str]:
 
 def pipeline_topics(settings: Settings) -> list[str]:
     """Every topic the worker reads or writes, internal ones included."""
-    topics = settings.topics
-    return [*topics.inputs(), topics.dead_letter]
+    return [*settings.input_topics(), settings.topics.dead_letter]
 
 
 @contextmanager

@@ -14,9 +14,11 @@ from commands import pipeline_cli
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import ValidationError
 
-from pipeline.app import broker_credentials, faust_app
+from pipeline.app import broker_credentials, build_app, faust_app
 from pipeline.broker import EmbeddedBroker
 from pipeline.settings import Kafka, Settings, configuration_problems
+from pipeline.sinks.warehouse import Warehouse
+from pipeline.worker import pipeline_topics
 
 PASSWORD = "kafka-test-password-7f3c"  # a test value, looked for in every output
 
@@ -218,3 +220,66 @@ def test_a_broker_that_refuses_the_security_settings_stops_the_worker_in_one_lin
     assert "PIPELINE_KAFKA_SECURITY_PROTOCOL" in last
     assert "Traceback" not in ran.stderr
     assert PASSWORD not in ran.stdout + ran.stderr
+
+
+# Azure Event Hubs' Kafka endpoint, as README step 2 sets it (Azure/azure-event-hubs-for-kafka
+# README: port 9093, SASL_SSL, PLAIN, username `$ConnectionString`, the connection string as
+# the password, session.timeout.ms >= 30000; the event hub's name is the topic).
+EVENT_HUBS_CONNECTION = (
+    "Endpoint=sb://contoso-logs.servicebus.windows.net/;SharedAccessKeyName=pipeline-listen;"
+    f"SharedAccessKey={PASSWORD}"
+)
+EVENT_HUBS = {
+    "PIPELINE_KAFKA_BOOTSTRAP": "contoso-logs.servicebus.windows.net:9093",
+    "PIPELINE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "PIPELINE_KAFKA_SASL_MECHANISM": "PLAIN",
+    "PIPELINE_KAFKA_SASL_USERNAME": "$ConnectionString",
+    "PIPELINE_KAFKA_SASL_PASSWORD": EVENT_HUBS_CONNECTION,
+    "PIPELINE_KAFKA_SESSION_TIMEOUT": "30",
+    "PIPELINE_APP_ID": "passwordless-pipeline-entra",
+    "PIPELINE_TOPIC_ENTRA": "entra-signin-logs",
+    "PIPELINE_READ_SOURCES": "entra",
+}
+
+
+def test_event_hubs_settings_reach_faust_and_aiokafka(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in EVENT_HUBS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path / "faust"))
+    settings = Settings()
+    assert pipeline_topics(settings) == ["entra-signin-logs", "pipeline.dead-letter"]
+    with Warehouse(f"chdb://{tmp_path / 'wh'}") as warehouse:
+        app = build_app(settings, warehouse, settings.kafka.bootstrap or "")
+    assert app.conf.id == "passwordless-pipeline-entra"  # the consumer group
+    assert [str(url) for url in app.conf.broker] == [
+        "kafka://contoso-logs.servicebus.windows.net:9093"
+    ]
+    assert app.conf.broker_session_timeout == 30.0
+    (agent,) = app.agents.values()
+    assert agent.channel.topics == ("entra-signin-logs",)
+    expected = {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "$ConnectionString",
+        "sasl_plain_password": EVENT_HUBS_CONNECTION,
+    }
+    for auth in (
+        credentials_to_aiokafka_auth(app.conf.broker_credentials),  # Faust's consumer, producer
+        settings.kafka.aiokafka_options(),  # the continuity check, lag, the receiver
+    ):
+        context = auth["ssl_context"]
+        assert {key: value for key, value in auth.items() if key != "ssl_context"} == expected
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_the_sources_a_worker_reads_are_checked_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PIPELINE_READ_SOURCES", "entra, sharepoint")
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    assert "PIPELINE_READ_SOURCES: unknown source sharepoint" in configuration_problems(
+        raised.value
+    )
