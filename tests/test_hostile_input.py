@@ -10,15 +10,21 @@ the views that span the data's calendar.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import itertools
 import json
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
+import msgspec
 import pytest
+from commands import pipeline_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warehouse_fill import migrated
@@ -274,3 +280,107 @@ def test_an_event_no_table_takes_is_a_dead_letter(monkeypatch: pytest.MonkeyPatc
         "no table for a SimpleNamespace (kind revocation)"
     ]
     assert sum(len(rows) for table, rows in built.rows.items() if table != "ingest_batches") == 1
+
+
+# -- the CLI's reader and the splitter ------------------------------------------------------
+
+ENVELOPES = [
+    lambda items: {"records": items},
+    lambda items: {"@odata.context": "x", "value": items},
+    lambda items: {"eventType": "com.okta.event_hook", "data": {"events": items}},
+    lambda items: {"_embedded": {"activities": items}},
+    lambda items: {"stat": "OK", "response": {"authlogs": items}},
+    lambda items: items,
+]
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> bytes:
+    """A hostile record, or vendor envelopes (inside envelopes) of hostile records."""
+    if draw(st.booleans()):
+        return draw(mutated()).value or b""
+    parts = draw(st.lists(documents(), max_size=4))
+    wrap = draw(st.sampled_from(ENVELOPES))
+    text = json.dumps(wrap(["@@"] * len(parts))).encode()
+    for part in parts:  # spliced in as bytes: broken records stay broken inside the envelope
+        text = text.replace(b'"@@"', part.replace(b"\n", b" ") or b"null", 1)
+    return text
+
+
+def answers_expected(inputs: list[bytes]) -> int:
+    return sum(records_in(data) for data in inputs)
+
+
+def classify_in_process(data: bytes) -> tuple[int, list[bytes], list[str]]:
+    """`pipeline classify --source auto -` on `data`, in this process."""
+    from pipeline.cli import main
+
+    stdin, stdout, stderr = io.BytesIO(data), io.BytesIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patch.object(sys, "stdin", io.TextIOWrapper(stdin)))
+        stack.enter_context(patch.object(sys, "stdout", io.TextIOWrapper(stdout)))
+        stack.enter_context(contextlib.redirect_stderr(stderr))
+        code = main(["classify", "--source", "auto", "-"])
+        sys.stdout.flush()
+        written = stdout.getvalue()  # before the wrapper, going, closes it
+    return code, written.splitlines(), stderr.getvalue().splitlines()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(documents(), min_size=1, max_size=6), st.sampled_from(["ndjson", "array"]))
+def test_classify_answers_every_input_of_hostile_documents(docs: list[bytes], framing: str) -> None:
+    if framing == "ndjson":  # one document a line (a line opening with `[` would be an array file)
+        lines = [b"x" + doc if doc.lstrip()[:1] == b"[" else doc for doc in docs]
+        lines = [line.replace(b"\n", b" ") for line in lines if line.strip()]
+        data = b"\n".join(lines) + b"\n"
+        expected = answers_expected(lines)
+    else:
+        data = b"[" + b",\n".join(doc or b"null" for doc in docs) + b"]"
+        items = split_items(data)
+        expected = 1 if items is None else answers_expected(items)
+    code, out, err = classify_in_process(data)
+    assert code == 0
+    assert len(out) + len(err) == expected
+    assert all(line.startswith("pipeline classify: ") for line in err)
+    assert not any("Traceback" in line for line in err)
+    for line in out:
+        event = json.loads(line)
+        assert event["source"] and event["event_id"] and event["time"]
+
+
+def split_items(data: bytes) -> list[bytes] | None:
+    """The items of a JSON array file as the reader gives them, or None when it is not one."""
+    try:  # items as bytes: a string's bad UTF-8 is its record's problem, not the array's
+        return [bytes(item) for item in msgspec.json.decode(data, type=list[msgspec.Raw])]
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+def test_classify_survives_what_no_generator_makes_small(tmp_path: Path) -> None:
+    """Through the real command: a 100 MB line, nesting 100,000 deep, an array of Event Hubs
+    bodies on one line, invalid UTF-8, a file ending in a truncated array: one answer each."""
+    good = (FIXTURES / "okta" / "oie_password_success.json").read_bytes().replace(b"\n", b" ")
+    entra = (FIXTURES / "entra" / "eh_signin_passkey_synced.json").read_bytes()
+    bodies = json.dumps([{"records": [json.loads(entra)] * 2}] * 3).encode()
+    huge = json.dumps({**json.loads(good), "displayMessage": "x" * 100_000_000}).encode()
+    lines = [
+        good,
+        huge,
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        bodies,
+        b'{"uuid": "\xff\xfe", "published": "2026-03-02T10:00:00Z"}',
+        b"\xc3( not even JSON",
+        good,
+        b'[{"uuid": "a"}, {"uuid": ',
+    ]
+    path = tmp_path / "hostile.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    done = pipeline_cli("classify", "--source", "auto", str(path), env={}, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    out, err = done.stdout.splitlines(), done.stderr.splitlines()
+    # good, huge (read or refused: one answer), 2 deep, 6 records, 2 unreadable, good, truncated
+    assert len(out) + len(err) == 1 + 1 + 2 + 6 + 2 + 1 + 1
+    assert len(out) >= 2 + 6  # the good events and the Event Hubs records are read
+    assert sum(json.loads(line)["source"] == "entra" for line in out) == 6
