@@ -112,7 +112,8 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope = msgspec.json.Decoder(_Envelope)
-_FIELD = {"_embedded": "embedded"}
+# (the struct's attribute of each path's first key, the path)
+_PATHS = [(path[0].lstrip("_"), path) for path in _ENVELOPES]
 _UNREADABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 
 
@@ -120,23 +121,26 @@ def split_batch(data: bytes) -> list[bytes] | None:
     """The records of a batch message (a JSON array, or a vendor envelope), or None when
     `data` is one record, or cannot be read as a batch: its parser then says what is wrong.
 
-    Envelopes inside envelopes (an array of Event Hubs bodies) are opened up to
-    `MAX_NESTING` deep; the records come out in order, flattened. Never raises."""
+    Batches inside batches are opened up to `MAX_NESTING` deep, the records coming out in
+    order, flattened: an array's items may be envelopes or arrays (an array of Event Hubs
+    bodies), an envelope's items arrays. An envelope's object items are its records: they are
+    not scanned again (that would cost each record a second read). Never raises."""
     items = _items(data)
     if items is None:
         return None
     records: list[bytes] = []
-    _flatten(items, 1, records)
+    _flatten(items, data.lstrip()[:1] == b"[", 1, records)
     return records
 
 
-def _flatten(items: list[bytes], depth: int, records: list[bytes]) -> None:
+def _flatten(items: list[bytes], in_array: bool, depth: int, records: list[bytes]) -> None:
     for item in items:
-        inner = _items(item) if depth < MAX_NESTING else None
+        opens = depth < MAX_NESTING and (in_array or item[:1] == b"[")
+        inner = _items(item) if opens else None
         if inner is None:
             records.append(item)
         else:
-            _flatten(inner, depth + 1, records)
+            _flatten(inner, item[:1] == b"[", depth + 1, records)
 
 
 def _items(data: bytes) -> list[bytes] | None:
@@ -148,8 +152,10 @@ def _items(data: bytes) -> list[bytes] | None:
         if head != b"{":
             return None
         top = _envelope.decode(data)
-        for path in _ENVELOPES:
-            value = getattr(top, _FIELD.get(path[0], path[0]))
+        for attribute, path in _PATHS:
+            value = getattr(top, attribute)
+            if value is _ABSENT:  # nearly every record: no envelope key at all
+                continue
             for key in path[1:]:
                 value = (
                     _raw_object.decode(value).get(key, _ABSENT) if _starts(value, b"{") else _ABSENT
