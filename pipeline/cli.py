@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pipeline.classify.stats import ClassifyStats
 from pipeline.collect import roster_file
 from pipeline.model import NormalizedEvent, Source, json_line
+from pipeline.receive.cli import add_command as add_receive_command
 from pipeline.sources.records import read_records, split_batch
 from pipeline.sources.registry import RejectedEvent, parse
 
@@ -207,6 +208,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     schemas.set_defaults(handler=_schemas)
     roster_file.add_command(commands)
+    add_receive_command(commands)
     return parser
 
 

@@ -244,11 +244,12 @@ class Settings(BaseSettings):
     grafana: Grafana = Field(default_factory=Grafana)
 
 
-def configuration_problems(error: ValidationError) -> str:
-    """A settings error in the variables' own names, without the values (which may be secret)."""
+def configuration_problems(error: ValidationError, *more: type[BaseSettings]) -> str:
+    """A settings error in the variables' own names, without the values (which may be
+    secret); `more`: settings models of other commands."""
     prefixes = {
         model.__name__: str(model.model_config.get("env_prefix", ""))
-        for model in (Settings, Topics, Kafka, Grafana)
+        for model in (Settings, Topics, Kafka, Grafana, *more)
     }
     prefix = prefixes.get(error.title, "PIPELINE_")
     return "; ".join(

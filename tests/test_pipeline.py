@@ -35,7 +35,7 @@ TESTS_DIR = Path(__file__).parent
 
 MALFORMED = {
     "raw.okta": [b'{"uuid": "9f1", "published": "2026-03-', b"\xff\xfe not utf-8"],
-    "raw.entra": [b'{"id": 42, "createdDateTime": []}', b"[]"],
+    "raw.entra": [b'{"id": 42, "createdDateTime": []}', b'"a string"'],
     "raw.duo": [b"null"],
     "raw.tickets": [b'{"sys_id": "x"}'],
     "raw.roster": [b'{"user": "no.department@example.com"}'],

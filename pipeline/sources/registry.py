@@ -65,7 +65,12 @@ PARSERS: dict[Source, Parser] = {
 def detect(raw: RawEvent) -> Source:
     """Tell the source of a raw event from its own shape."""
     top = top_level(raw)
-    matches = [module.SOURCE for module in _MODULES if module.recognizes(top)]
+    try:
+        matches = [module.SOURCE for module in _MODULES if module.recognizes(top)]
+    except UnicodeDecodeError:  # a value a recognizer decodes holds bad UTF-8
+        raise RejectedEvent("invalid UTF-8 in a string value") from None
+    except Exception as exc:  # a recognizer's bug costs this one event, as a parser's does
+        raise ParserFailure(f"telling the source failed: {type(exc).__name__}") from None
     if len(matches) != 1:
         found = ", ".join(matches) if matches else "none"
         raise RejectedEvent(f"cannot tell the source from the event's shape (matches: {found})")

@@ -1,0 +1,2 @@
+"""`pipeline receive`: the push receiver (Okta Event Hooks, PingOne webhooks, plain POSTs)
+writing to the raw Kafka topics; see server.py."""
