@@ -284,7 +284,7 @@ def test_admin_phone_delete_is_a_removal_without_naming_the_admin() -> None:
     assert event.action == "removed"
     assert event.method is Method.PUSH  # an iOS smartphone
     assert event.user is None  # `username` is the administrator, not the phone's owner
-    assert event.event_id.startswith("admin:")
+    assert event.event_id.startswith("derived:")  # the v1 administrator log has no id
     assert event.time == datetime(2024, 2, 1, 16, 20, 5, tzinfo=UTC)
 
 
@@ -331,7 +331,7 @@ def test_telephony_records_are_other() -> None:
     assert v2.user is None
     v1 = auth("telephony_v1")
     assert v1.kind is Kind.OTHER
-    assert v1.event_id.startswith("telephony:")
+    assert v1.event_id.startswith("derived:")
     assert v1.time == datetime(2020, 3, 20, 15, 38, 12, tzinfo=UTC)
 
 
@@ -346,8 +346,6 @@ def test_telephony_records_are_other() -> None:
         (b"null", "unexpected shape"),
         (b'"duo_push"', "unexpected shape"),
         (b"{}", "not a Duo log record"),
-        (b'{"factor": "duo_push", "isotimestamp": "2024-01-01T00:00:00+00:00"}', "txid"),
-        (b'{"txid": "", "factor": "duo_push", "timestamp": 1700000000}', "txid"),
         (b'{"txid": 42, "factor": "duo_push", "timestamp": 1700000000}', "unexpected shape"),
         (b'{"txid": "t", "factor": ["duo_push"], "timestamp": 1700000000}', "unexpected shape"),
         (b'{"txid": "t", "factor": "duo_push", "user": "jdoe", "timestamp": 1}', "unexpected"),
@@ -356,11 +354,11 @@ def test_telephony_records_are_other() -> None:
         (b'{"txid": "t", "factor": "duo_push", "isotimestamp": "2024-01-01T00:00:00"}', "timezone"),
         (b'{"txid": "t", "factor": "duo_push", "timestamp": 1e300}', "unreadable"),
         (b'{"txid": "t", "isotimestamp": "0001-01-01T00:00:00+14:00"}', "unreadable"),
-        (b'{"activity_id": "", "action": {"name": "phone_create"}, "ts": "x"}', "activity_id"),
+        (b'{"activity_id": "", "action": {"name": "phone_create"}, "ts": "x"}', "unreadable"),
         (b'{"activity_id": "a", "action": null, "ts": "2024-01-01T00:00:00Z"}', "action"),
         (b'{"activity_id": "a", "action": {"name": "phone_create"}, "actor": "x"}', "unexpected"),
         (b'{"action": "", "object": null, "username": "x", "timestamp": 1}', "action"),
-        (b'{"telephony_id": "", "ts": "2024-01-09T09:08:15+00:00"}', "telephony_id"),
+        (b'{"telephony_id": "", "credits": 1}', "missing timestamp"),
     ],
 )
 def test_malformed_events_are_rejected_with_a_reason(payload: bytes, reason: str) -> None:
@@ -435,3 +433,144 @@ OTHER_VENDORS: list[dict[str, Any]] = [
 @pytest.mark.parametrize("event", OTHER_VENDORS, ids=lambda e: next(iter(e)))
 def test_does_not_recognize_other_vendors(event: dict[str, Any]) -> None:
     assert not duo.recognizes(top_level(json.dumps(event)))
+
+
+# --- Records as real shippers deliver them ------------------------------------------------------
+# elastic_*.json are unedited records from Elastic's Cisco Duo integration test data,
+# elastic/integrations packages/cisco_duo/data_stream/<stream>/_dev/test/pipeline/:
+#   elastic_auth_push: auth/test-auth.log (line 1, the Admin API doc sample)
+#   elastic_activity_webauthn_create: activity/test-activity.log (line 1)
+#   elastic_admin_set_password_spaced_iso: admin/test-admin.log (line 4)
+#   elastic_offline_enrollment: offline_enrollment/test-offline-enrollment.log
+#   elastic_telephony_v1: telephony/test-telephony.log (line 1)
+#   elastic_telephony_v2: telephony_v2/test-telephony-v2.log (line 2)
+@pytest.mark.parametrize(
+    ("name", "kind", "event_id", "time"),
+    [
+        (
+            "elastic_auth_push",
+            Kind.AUTHENTICATION,
+            "340a23e3-23f3-23c1-87dc-1491a23dfdbb",
+            datetime(2020, 2, 13, 18, 56, 20, 351346, tzinfo=UTC),
+        ),
+        (
+            "elastic_activity_webauthn_create",
+            Kind.ENROLLMENT,
+            "720b8360-078b-47c4-adc7-7968df1caef0",
+            datetime(2023, 3, 21, 15, 51, 22, 591015, tzinfo=UTC),
+        ),
+        (  # "2021-07-20T11: 44: 09+00: 00": the Unix `timestamp` places it
+            "elastic_admin_set_password_spaced_iso",
+            Kind.OTHER,
+            None,
+            datetime(2021, 7, 20, 11, 44, 9, tzinfo=UTC),
+        ),
+        (
+            "elastic_offline_enrollment",
+            Kind.ENROLLMENT,
+            None,
+            datetime(2019, 8, 30, 16, 10, 5, tzinfo=UTC),
+        ),
+        ("elastic_telephony_v1", Kind.OTHER, None, datetime(2021, 7, 22, 12, 59, 30, tzinfo=UTC)),
+        (
+            "elastic_telephony_v2",
+            Kind.OTHER,
+            "60799fee-f08f-4ba8-971f-4e53b3473e9a",
+            datetime(2023, 1, 26, 20, 54, 12, 573580, tzinfo=UTC),
+        ),
+    ],
+)
+def test_public_records_parse(name: str, kind: Kind, event_id: str | None, time: datetime) -> None:
+    """`None`: a log that has no record id (v1 administrator, offline enrollment, telephony)."""
+    event = duo.parse(raw(name))
+    assert event.kind is kind
+    assert event.time == time
+    if event_id is None:
+        assert event.event_id.startswith("derived:")
+    else:
+        assert event.event_id == event_id
+    assert duo.recognizes(top_level(raw(name)))
+
+
+def _reshipped(record: dict[str, Any]) -> list[bytes]:
+    """One record as shippers serialize it: DuoLogSync's `json.dumps(log)` (", " and ": "
+    separators), compact, pretty, keys reversed."""
+    reversed_keys = {key: record[key] for key in reversed(list(record))}
+    return [
+        json.dumps(record).encode(),
+        json.dumps(record, separators=(",", ":")).encode(),
+        json.dumps(record, indent=2).encode(),
+        json.dumps(reversed_keys).encode(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "id_key"),
+    [
+        ("elastic_auth_push", "txid"),
+        ("elastic_activity_webauthn_create", "activity_id"),
+        ("elastic_telephony_v2", "telephony_id"),
+        ("elastic_admin_set_password_spaced_iso", None),
+    ],
+)
+def test_record_without_its_id_gets_an_id_derived_from_its_content(
+    name: str, id_key: str | None
+) -> None:
+    record = fixture(name)
+    original = duo.parse(raw(name))
+    if id_key is not None:
+        del record[id_key]
+    ids = {duo.parse(variant).event_id for variant in _reshipped(record)}
+    assert len(ids) == 1
+    (derived,) = ids
+    assert derived.startswith("derived:") and len(derived) == 40
+    assert duo.recognizes(top_level(json.dumps(record)))
+    event = duo.parse(json.dumps(record))
+    session = None if id_key == "txid" else original.session  # the txid is the session
+    assert {**event.__dict__, "event_id": 0} == {
+        **original.__dict__,
+        "event_id": 0,
+        "session": session,
+    }
+    assert duo.parse(json.dumps({**record, "timestamp": 1})).event_id != derived
+
+
+def test_auth_record_without_txid_or_time_is_rejected_for_its_time() -> None:
+    record = fixture("elastic_auth_push")
+    for key in ("txid", "isotimestamp", "timestamp"):
+        del record[key]
+    with pytest.raises(RejectedEvent, match="missing timestamp `isotimestamp`"):
+        duo.parse(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    ("iso", "epoch", "expected"),
+    [
+        # auth log v2 (Admin API "Authentication Logs"): ISO with microseconds and +00:00
+        (
+            "2020-02-13T18:56:20.351346+00:00",
+            1581620180,
+            datetime(2020, 2, 13, 18, 56, 20, 351346, tzinfo=UTC),
+        ),
+        # the Unix seconds alone, or beside an ISO string that cannot be read
+        (None, 1581620180, datetime(2020, 2, 13, 18, 56, 20, tzinfo=UTC)),
+        ("2020-02-13T18:56:20", 1581620180, datetime(2020, 2, 13, 18, 56, 20, tzinfo=UTC)),
+        (
+            "2020-02-13T18:56:20.351346Z",
+            None,
+            datetime(2020, 2, 13, 18, 56, 20, 351346, tzinfo=UTC),
+        ),
+    ],
+)
+def test_auth_time_forms(iso: str | None, epoch: int | None, expected: datetime) -> None:
+    record = fixture("elastic_auth_push")
+    record.update(isotimestamp=iso, timestamp=epoch)
+    assert duo.parse(json.dumps(record)).time == expected
+
+
+def test_zoneless_iso_without_epoch_is_rejected() -> None:
+    """Duo does not document `isotimestamp` as UTC without its offset: not guessed."""
+    record = fixture("elastic_auth_push")
+    record.update(isotimestamp="2020-02-13T18:56:20", timestamp=None)
+    with pytest.raises(RejectedEvent, match="has no timezone"):
+        duo.parse(json.dumps(record))

@@ -443,20 +443,12 @@ def _with(name: str, value: object, *path: str) -> str:
         (b'"a string"', "unexpected shape"),
         (b"42", "unexpected shape"),
         (b"{}", "not an Entra sign-in or audit record"),
-        (_without("graph_signin_password_only.json", "id"), "missing record id"),
-        (_with("graph_signin_password_only.json", "", "id"), "missing record id"),
-        (_without("eh_signin_passkey_synced.json", "properties", "id"), "missing record id"),
-        (_without("graph_audit_registered_push.json", "id"), "missing record id"),
         (_with("graph_signin_password_only.json", 12345, "id"), "unexpected shape"),
         (
             _with("graph_signin_password_only.json", "soon", "createdDateTime"),
             "unreadable timestamp",
         ),
         (_with("graph_signin_password_only.json", None, "createdDateTime"), "missing timestamp"),
-        (
-            _with("graph_signin_password_only.json", "2024-05-14T08:02:11", "createdDateTime"),
-            "has no timezone",
-        ),
         (_with("graph_signin_password_only.json", "x", "status", "errorCode"), "unexpected shape"),
         (
             _with("graph_signin_password_only.json", {"a": 1}, "authenticationDetails"),
@@ -502,3 +494,166 @@ def test_reject_is_the_only_exception_for_odd_values() -> None:
         steps = [dict(base["authenticationDetails"][0], authenticationMethod=value)]
         with contextlib.suppress(RejectedEvent):
             entra.parse(json.dumps(dict(base, authenticationDetails=steps)))
+
+
+# --- records as real shippers deliver them ----------------------------------------------------
+# elastic_*.json are unedited records from Elastic's Azure integration test data,
+# elastic/integrations packages/azure/data_stream/<stream>/_dev/test/pipeline/<file>:
+#   elastic_eh_adfs_signin_dotnet_time: signinlogs, test-adfs-signin.log
+#   elastic_eh_service_principal_dotnet_time: signinlogs,
+#       test-alternative-time-and-duration-as-string.log
+#   elastic_eh_signin_without_created_datetime: signinlogs,
+#       test-created-datetime-timestamp.log (line 2)
+#   elastic_eh_audit_update_service_principal: auditlogs, test-audit-logs-edgecases.log (line 1)
+
+
+def test_adfs_sign_in_with_a_dotnet_time_is_kept() -> None:
+    """Azure wrote `time` as "12/12/2025 3:03:58 PM" (elastic/integrations#15976, #15977):
+    the record was a dead letter before. AD FS sign-ins (ADFSSignInLogs) stay `other`: the
+    Entra sign-in of a federated user is logged in SignInLogs too, so counting both would
+    count one sign-in twice."""
+    event = entra.parse(load("elastic_eh_adfs_signin_dotnet_time.json"))
+    assert event.kind is Kind.OTHER
+    assert event.event_type == "ADFSSignInLogs"
+    assert event.event_id == "58f8ce73-9fc8-4f02-8ea8-1908964f842e"
+    assert event.time == datetime(2025, 12, 12, 14, 56, 31, tzinfo=UTC)  # createdDateTime
+    assert event.user == "april.oniel@turtles.com"
+
+
+def test_service_principal_sign_in_with_a_dotnet_time() -> None:
+    event = entra.parse(load("elastic_eh_service_principal_dotnet_time.json"))
+    assert event.kind is Kind.OTHER and event.interactive is False
+    assert event.event_id == "66666666-6666-6666-6666-666666666666"
+    assert event.time == datetime(2025, 11, 14, 1, 46, 16, 428297, tzinfo=UTC)
+
+
+def test_sign_in_without_created_datetime_takes_the_envelope_time() -> None:
+    event = sign_in("elastic_eh_signin_without_created_datetime.json")
+    assert event.kind is Kind.AUTHENTICATION
+    assert event.time == datetime(2026, 7, 10, 20, 3, 31, 273742, tzinfo=UTC)  # 7 digits
+    assert event.user == "testuser2@example.com"
+
+
+def test_public_audit_record() -> None:
+    event = entra.parse(load("elastic_eh_audit_update_service_principal.json"))
+    assert event.kind is Kind.OTHER
+    assert event.event_type == "Update service principal"
+    assert event.event_id == "Directory_87979703-118b-498f-99c2-ccd1a56f1a5a_ULAYA_144938566"
+    assert event.time == datetime(2022, 1, 22, 18, 15, 2, 387542, tzinfo=UTC)
+
+
+def _without_own_time(time: str) -> bytes:
+    """The public sign-in record without `createdDateTime`, with `time` as given."""
+    record = json.loads(load("elastic_eh_adfs_signin_dotnet_time.json"))
+    record.update(category="SignInLogs", time=time)
+    del record["properties"]["createdDateTime"]
+    return json.dumps(record).encode()
+
+
+# The `time` values of Elastic's corner-case tests (signinlogs and auditlogs
+# test-time-formats-corner-cases.log), each with the instant Elastic reads from it.
+@pytest.mark.parametrize(
+    ("time", "expected"),
+    [
+        ("01/09/2007 09:41:00", datetime(2007, 1, 9, 9, 41, tzinfo=UTC)),
+        ("1/9/2007 09:41:00", datetime(2007, 1, 9, 9, 41, tzinfo=UTC)),
+        ("01/09/2007 09:41:00 AM", datetime(2007, 1, 9, 9, 41, tzinfo=UTC)),
+        ("1/9/2007 9:41:00 AM", datetime(2007, 1, 9, 9, 41, tzinfo=UTC)),
+        ("1/9/2007 10:41:00 AM +01:00", datetime(2007, 1, 9, 9, 41, tzinfo=UTC)),
+        ("2007-01-09T09:41:00", datetime(2007, 1, 9, 9, 41, tzinfo=UTC)),  # documented UTC
+        ("2007-01-09T09:41:00.22Z", datetime(2007, 1, 9, 9, 41, 0, 220000, tzinfo=UTC)),
+        ("2007-01-09T09:41:00.6816663Z", datetime(2007, 1, 9, 9, 41, 0, 681666, tzinfo=UTC)),
+        ("2007-01-09T09:41:00.535404056Z", datetime(2007, 1, 9, 9, 41, 0, 535404, tzinfo=UTC)),
+        ("2007-01-09T09:41:00.992099+00:00", datetime(2007, 1, 9, 9, 41, 0, 992099, tzinfo=UTC)),
+        ("2007-01-09T11:41:00+02:00", datetime(2007, 1, 9, 9, 41, tzinfo=UTC)),
+        # afternoon and midnight in the 12-hour clock
+        ("11/14/2025 1:48:53 PM", datetime(2025, 11, 14, 13, 48, 53, tzinfo=UTC)),
+        ("11/14/2025 12:05:00 AM", datetime(2025, 11, 14, 0, 5, tzinfo=UTC)),
+    ],
+)
+def test_envelope_time_forms(time: str, expected: datetime) -> None:
+    assert sign_in_time(_without_own_time(time)) == expected
+
+
+def sign_in_time(raw: bytes) -> datetime:
+    event = entra.parse(raw)
+    assert isinstance(event, AuthEvent) and event.kind is Kind.AUTHENTICATION
+    return event.time
+
+
+@pytest.mark.parametrize(
+    ("time", "reason"),
+    [
+        ("13/14/2025 1:48:53 AM", "unreadable timestamp"),  # no 13th month
+        ("11/14/2025 13:48:53 PM", "unreadable timestamp"),
+        ("2007-01-09", "has no time of day"),
+        ("yesterday", "unreadable timestamp"),
+    ],
+)
+def test_envelope_time_that_cannot_be_placed_is_rejected(time: str, reason: str) -> None:
+    with pytest.raises(RejectedEvent, match=reason):
+        entra.parse(_without_own_time(time))
+
+
+def test_unreadable_created_datetime_falls_back_to_the_envelope_time() -> None:
+    record = json.loads(load("elastic_eh_adfs_signin_dotnet_time.json"))
+    record["category"] = "SignInLogs"
+    record["properties"]["createdDateTime"] = "not a date"
+    event = entra.parse(json.dumps(record))
+    assert event.time == datetime(2025, 12, 12, 15, 3, 58, tzinfo=UTC)
+    del record["time"]
+    with pytest.raises(RejectedEvent, match="unreadable timestamp `createdDateTime`"):
+        entra.parse(json.dumps(record))
+
+
+def test_graph_created_datetime_without_zone_is_utc() -> None:
+    """Graph: "The Timestamp type ... is always in UTC time" (signIn resource)."""
+    raw = _with("graph_signin_password_only.json", "2024-05-14T08:02:11", "createdDateTime")
+    assert entra.parse(raw).time == datetime(2024, 5, 14, 8, 2, 11, tzinfo=UTC)
+
+
+def _reshipped(record: dict) -> list[bytes]:
+    """One record as different shippers serialize it: compact, pretty, keys reversed."""
+    reversed_keys = {key: record[key] for key in reversed(list(record))}
+    return [
+        json.dumps(record, separators=(",", ":")).encode(),
+        json.dumps(record, indent=4).encode(),
+        json.dumps(reversed_keys).encode(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("graph_signin_password_only.json", ("id",)),
+        ("eh_signin_passkey_synced.json", ("properties", "id")),
+        ("graph_audit_registered_push.json", ("id",)),
+        ("elastic_eh_adfs_signin_dotnet_time.json", ("properties", "id")),
+    ],
+)
+def test_record_without_id_gets_an_id_derived_from_its_content(
+    name: str, path: tuple[str, ...]
+) -> None:
+    record = json.loads(load(name))
+    node = record
+    for key in path[:-1]:
+        node = node[key]
+    original = entra.parse(load(name))
+    del node[path[-1]]
+    ids = {entra.parse(variant).event_id for variant in _reshipped(record)}
+    assert len(ids) == 1
+    (derived,) = ids
+    assert derived.startswith("derived:") and len(derived) == 40
+    assert {**entra.parse(json.dumps(record)).__dict__, "event_id": 0} == {
+        **original.__dict__,
+        "event_id": 0,
+    }
+    node[path[-1]] = ""  # an empty id is no id either, and the content differs
+    assert entra.parse(json.dumps(record)).event_id not in (derived, "")
+
+
+def test_record_without_id_or_time_is_rejected_for_its_time() -> None:
+    raw = json.loads(_with("graph_signin_password_only.json", None, "createdDateTime"))
+    del raw["id"]
+    with pytest.raises(RejectedEvent, match="missing timestamp `createdDateTime`"):
+        entra.parse(json.dumps(raw))

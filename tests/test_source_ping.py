@@ -473,13 +473,12 @@ def _pf(**changes: Any) -> bytes:
         (b"null", "unexpected shape"),
         (b"42", "unexpected shape"),
         (b"{}", "neither"),
-        (_p1(id=...), "missing activity `id`"),
-        (_p1(id=""), "missing activity `id`"),
         (_p1(id=1234), "unexpected shape"),
         (_p1(recordedAt=..., createdAt=...), "missing timestamp"),
-        (_p1(recordedAt="yesterday"), "unreadable timestamp"),
-        (_p1(recordedAt="2025-03-04T09:15:02"), "no timezone"),
-        (_p1(recordedAt="0001-01-01T00:00:00+01:00"), "unreadable timestamp"),
+        (_p1(recordedAt="yesterday", createdAt=...), "unreadable timestamp"),
+        (_p1(recordedAt="2025-03-04T09:15:02", createdAt=...), "no timezone"),
+        (_p1(recordedAt="0001-01-01T00:00:00+01:00", createdAt=...), "unreadable timestamp"),
+        (_p1(recordedAt="soon", createdAt="later"), "`recordedAt`"),  # the first one's reason
         (_p1(action="PASSWORD.CHECK_SUCCEEDED"), "unexpected shape"),
         (_p1(action={"description": "no type"}), "unexpected shape"),
         (_p1(action={"type": ""}), "empty `action.type`"),
@@ -488,8 +487,7 @@ def _pf(**changes: Any) -> bytes:
         (_p1(actors=[]), "unexpected shape"),
         (_p1(result="SUCCESS"), "unexpected shape"),
         (_p1(_embedded={"device": "FIDO2"}), "unexpected shape"),
-        (_pf(trackingid=...), "missing `trackingid`"),
-        (_pf(trackingid=""), "missing `trackingid`"),
+        (_pf(timestamp="2025-03-04 09:20:11,482"), "no timezone"),  # log4j %d: local time
         (_pf(timestamp=...), "missing timestamp"),
         (_pf(timestamp=1741080011), "unexpected shape"),
         (_pf(event=7), "unexpected shape"),
@@ -522,3 +520,100 @@ def test_no_other_exception_on_mangled_fixtures(path: Path) -> None:
                 assert exc.reason
             else:
                 assert event.source is Source.PING
+
+
+# ------------------------------------------------------- records as real shippers deliver them
+# elastic_p1_*.json are unedited PingOne activities from Elastic's PingOne integration test
+# data, elastic/integrations packages/ping_one/data_stream/audit/_dev/test/pipeline/
+# test-pipeline-audit.log (lines 3 and 4; the ids are Elastic's anonymised placeholders).
+
+
+@pytest.mark.parametrize(
+    ("name", "event_type", "time", "user"),
+    [
+        (
+            "elastic_p1_application_created.json",
+            "APPLICATION.CREATED",
+            datetime(2022, 7, 6, 6, 12, 0, 405000, tzinfo=UTC),
+            None,
+        ),
+        (
+            "elastic_p1_application_updated.json",
+            "APPLICATION.UPDATED",
+            datetime(2022, 7, 6, 11, 31, 55, 312000, tzinfo=UTC),
+            "example@gmail.com",
+        ),
+    ],
+)
+def test_public_activities_parse(
+    name: str, event_type: str, time: datetime, user: str | None
+) -> None:
+    event = auth(name)
+    assert event.kind is Kind.OTHER
+    assert event.event_type == event_type
+    assert event.time == time  # recordedAt
+    assert event.event_id == "123abc123-12ab-1234-1abc-abc123abc12"
+    assert event.user == user
+    assert event.app == ("adminui" if user else None)
+
+
+def test_unreadable_recorded_at_falls_back_to_created_at() -> None:
+    event = ping.parse(_p1(recordedAt="not a time", createdAt="2025-03-04T09:15:02.117Z"))
+    assert event.time == datetime(2025, 3, 4, 9, 15, 2, 117000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2025-03-04T09:20:11.482Z", datetime(2025, 3, 4, 9, 20, 11, 482000, tzinfo=UTC)),
+        # log4j2 JsonTemplateLayout's timestamp resolver pattern with an offset
+        ("2025-03-04T10:20:11.482+0100", datetime(2025, 3, 4, 9, 20, 11, 482000, tzinfo=UTC)),
+        ("2025-03-04 04:20:11,482-05:00", datetime(2025, 3, 4, 9, 20, 11, 482000, tzinfo=UTC)),
+    ],
+)
+def test_pingfederate_time_forms(stamp: str, expected: datetime) -> None:
+    assert ping.parse(_pf(timestamp=stamp)).time == expected
+
+
+def test_pingfederate_at_timestamp_is_the_fallback() -> None:
+    event = ping.parse(_pf(timestamp=..., **{"@timestamp": "2025-03-04T09:20:11.482Z"}))
+    assert event.time == datetime(2025, 3, 4, 9, 20, 11, 482000, tzinfo=UTC)
+
+
+def _reshipped(record: dict[str, Any]) -> list[bytes]:
+    """One record as different shippers serialize it: compact, pretty, keys reversed."""
+    reversed_keys = {key: record[key] for key in reversed(list(record))}
+    return [
+        json.dumps(record, separators=(",", ":")).encode(),
+        json.dumps(record, indent=2).encode(),
+        json.dumps(reversed_keys).encode(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "id_key"),
+    [
+        ("p1_password_check_succeeded.json", "id"),
+        ("pf_authn_attempt_htmlform_success.json", "trackingid"),
+    ],
+)
+def test_record_without_its_id_gets_an_id_derived_from_its_content(name: str, id_key: str) -> None:
+    record = body(name)
+    original = ping.parse(raw(name))
+    del record[id_key]
+    ids = {ping.parse(variant).event_id for variant in _reshipped(record)}
+    assert len(ids) == 1
+    (derived,) = ids
+    assert derived.startswith("derived:") and len(derived) == 40
+    event = ping.parse(json.dumps(record))
+    same = {**event.__dict__, "event_id": 0, "session": 0}
+    assert same == {**original.__dict__, "event_id": 0, "session": 0}
+    if id_key == "trackingid":
+        assert event.session is None  # the tracking id is the session; there is none
+    record["subject"] = "someone.else@example.com"
+    assert ping.parse(json.dumps(record)).event_id != derived
+
+
+def test_activity_without_id_or_time_is_rejected_for_its_time() -> None:
+    with pytest.raises(RejectedEvent, match="missing timestamp `recordedAt`"):
+        ping.parse(_p1(id=..., recordedAt=..., createdAt=...))

@@ -121,6 +121,19 @@ EXPECTED = {
         summary="Locked out since the phishing incident - need emergency access",
         event_type="jira.issue",
     ),
+    # Unedited: ServiceNow's demo incident as Elastic's integration exported it
+    # (`sysparm_display_value=all`), elastic/integrations packages/servicenow/data_stream/
+    # event/_dev/test/pipeline/test-event.log (line 5).
+    "elastic_servicenow_incident_display_all.json": dict(
+        system="servicenow",
+        event_id="1c741bd70b2322007518478d83673af3",
+        number="INC0000060",
+        time=datetime(2016, 12, 12, 15, 19, 57, tzinfo=UTC),  # `value` (UTC), not the display
+        user=None,  # caller_id without dot-walked e-mail or user name
+        scenario=Scenario.OTHER,
+        summary="Unable to connect to email",
+        event_type="servicenow.incident",
+    ),
     "jira_v2_issue_datacenter.json": dict(
         system="jira",
         event_id="48213",
@@ -326,8 +339,6 @@ JIRA = "jira_v3_issue_jsm.json"
         (b"{}", "not a helpdesk ticket"),
         (b'"INC0010482"', "unexpected shape"),
         (b"null", "unexpected shape"),
-        (json.dumps(_with(SN, None, "sys_id")), "without a `sys_id`"),
-        (json.dumps(_with(SN, "", "sys_id")), "without a `sys_id`"),
         (json.dumps(_with(SN, 12345, "sys_id")), "unexpected shape"),
         (json.dumps(_with(SN, {"value": 1}, "sys_id")), "unexpected shape"),
         (json.dumps(_without(SN, "number")), "without a `number`"),
@@ -335,10 +346,10 @@ JIRA = "jira_v3_issue_jsm.json"
         # the sysparm_fields export has no sys_created_on to fall back to
         (json.dumps(_with(SN_FIELDS, "", "opened_at")), "without `opened_at`"),
         (json.dumps(_with(SN, "yesterday morning", "opened_at")), "unreadable timestamp"),
-        (json.dumps(_with(SN, "2026-01-26T09:15:02", "opened_at")), "no timezone"),
+        (json.dumps(_with(SN, "2026-01-26", "opened_at")), "no time of day"),
+        (json.dumps(_with(SN, "01/02/2026 09:15:02", "opened_at")), "day/month order"),
         (json.dumps(_with(SN, 1769418902, "opened_at")), "unexpected shape"),
         (json.dumps(_with(SN, ["a@b.example"], "caller_id.email")), "unexpected shape"),
-        (json.dumps(_without(JIRA, "id")), "without an `id`"),
         (json.dumps(_with(JIRA, 10231, "id")), "unexpected shape"),
         (json.dumps(_without(JIRA, "key")), "without a `key`"),
         (json.dumps(_with(JIRA, None, "fields")), "without `fields`"),
@@ -437,3 +448,98 @@ def test_random_json_never_raises_anything_else(value: Any) -> None:
         assert exc.reason
     else:
         assert_ticket_invariants(ticket)
+
+
+# --- records as real shippers deliver them ----------------------------------------------------
+
+
+def test_public_change_request_with_a_slash_date_is_rejected_as_ambiguous() -> None:
+    """Unedited record of Elastic's ServiceNow test data (test-event.log, line 2), whose
+    `opened_at` is "10/24/2023 7:07:31": the instance's date format decides between d/m and
+    m/d, and the record does not say which (Elastic needs a `date_format_preference`)."""
+    data = (
+        FIXTURES / "rejected" / "elastic_servicenow_change_request_slash_date.json"
+    ).read_bytes()
+    with pytest.raises(RejectedEvent, match="day/month order") as caught:
+        tickets.parse(data)
+    assert "opened_at" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("opened_at", "expected"),
+    [
+        # the database value, UTC ("Table API": "The database value is in UTC format")
+        ("2026-01-26 09:15:02", datetime(2026, 1, 26, 9, 15, 2, tzinfo=UTC)),
+        ("2026-01-26T09:15:02", datetime(2026, 1, 26, 9, 15, 2, tzinfo=UTC)),
+        ("2026-01-26T10:15:02+01:00", datetime(2026, 1, 26, 9, 15, 2, tzinfo=UTC)),
+    ],
+)
+def test_servicenow_time_forms(opened_at: str, expected: datetime) -> None:
+    assert parse(_with(SN, opened_at, "opened_at")).time == expected
+
+
+@pytest.mark.parametrize(
+    ("created", "expected"),
+    [
+        # offsets as Jira writes them (no colon), from public Cloud and Server responses
+        ("2015-11-21T07:03:02.000-0500", datetime(2015, 11, 21, 12, 3, 2, tzinfo=UTC)),
+        ("2022-03-20T06:21:50.520+0530", datetime(2022, 3, 20, 0, 51, 50, 520000, tzinfo=UTC)),
+        ("2026-02-11T08:02:47.318+0000", datetime(2026, 2, 11, 8, 2, 47, 318000, tzinfo=UTC)),
+    ],
+)
+def test_jira_created_forms(created: str, expected: datetime) -> None:
+    assert parse(_with(JIRA, created, "fields", "created")).time == expected
+
+
+def test_jira_created_without_zone_is_rejected() -> None:
+    with pytest.raises(RejectedEvent, match="has no timezone"):
+        parse(_with(JIRA, "2026-02-11T08:02:47.318", "fields", "created"))
+
+
+def _reshipped(record: dict[str, Any]) -> list[bytes]:
+    """One record as different shippers serialize it: compact, pretty, keys reversed."""
+    reversed_keys = {key: record[key] for key in reversed(list(record))}
+    return [
+        json.dumps(record, separators=(",", ":")).encode(),
+        json.dumps(record, indent=2).encode(),
+        json.dumps(reversed_keys).encode(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "id_path", "changed"),
+    [
+        (SN, ("sys_id",), ("short_description",)),
+        ("elastic_servicenow_incident_display_all.json", ("sys_id",), ("sys_updated_on",)),
+        (JIRA, ("id",), ("fields", "summary")),
+    ],
+)
+def test_ticket_without_its_id_gets_one_derived_from_its_number(
+    name: str, id_path: tuple[str, ...], changed: tuple[str, ...]
+) -> None:
+    """A ticket is exported again after every update: the derived id follows its number /
+    key (what identifies it), not its content, so an update replaces the row it had."""
+    original = parse(load(name))
+    record = _without(name, *id_path)
+    assert tickets.recognizes(top_level(json.dumps(record)))
+    ids = {tickets.parse(variant).event_id for variant in _reshipped(record)}
+    assert len(ids) == 1
+    (derived,) = ids
+    assert derived.startswith("derived:") and len(derived) == 40
+    ticket = parse(record)
+    assert {**ticket.__dict__, "event_id": 0} == {**original.__dict__, "event_id": 0}
+    target = record
+    for key in changed[:-1]:
+        target = target[key]
+    target[changed[-1]] = "updated later"
+    assert parse(record).event_id == derived
+    other = parse(_with(SN, "INC0099999", "number") | {"sys_id": None})
+    assert other.event_id.startswith("derived:") and other.event_id != derived
+
+
+def test_ticket_without_its_id_or_time_is_rejected_for_its_time() -> None:
+    record = _without(SN, "sys_id")
+    del record["opened_at"]
+    del record["sys_created_on"]
+    with pytest.raises(RejectedEvent, match="without `opened_at`"):
+        parse(record)

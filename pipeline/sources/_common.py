@@ -4,6 +4,9 @@ it cannot read."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
@@ -43,25 +46,138 @@ def top_level(raw: RawEvent) -> dict[str, msgspec.Raw]:
     return decode(raw, dict[str, msgspec.Raw])
 
 
-def parse_time(value: str | int | float | None, field: str) -> datetime:
-    """ISO 8601 (any fraction length, `Z` or offset) or Unix epoch seconds -> aware UTC.
+TimeValue = str | int | float | None
 
-    The one check of an event's `time` (the parsers build their models without validation):
-    what this returns always carries a timezone, UTC."""
-    if value is None or value == "":
-        raise RejectedEvent(f"missing timestamp `{field}`")
+# `M/D/YYYY h:mm:ss[.f] [AM|PM] [offset]`: .NET's en-US / invariant-culture general date and
+# time, which some Azure services write in the Azure Monitor `time` field (read only where a
+# parser says the month comes first: the same digits mean d/m/y in most other locales).
+_SLASH_DATE = re.compile(
+    r"(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2}):(\d{2})(\.\d+)?"
+    r"(?: ?([AaPp][Mm]))?(?: ?(Z|[+-]\d{2}(?::?\d{2})?))?"
+)
+
+
+# Bound once: the fast path below is one call of it (a method lookup costs ~20 ns).
+_fromisoformat = datetime.fromisoformat
+
+
+def parse_time(
+    value: TimeValue,
+    field: str,
+    *,
+    fallback: TimeValue = None,
+    fallback_field: str = "",
+    naive_is_utc: bool = False,
+    month_first: bool = False,
+) -> datetime:
+    """An event's time as aware UTC, or `RejectedEvent` saying why it cannot be placed.
+
+    The one reading of vendor timestamps (the parsers build their models without validation):
+    - ISO 8601 / RFC 3339 as Python 3.11 reads it: `Z` or an offset with or without a colon
+      (`+0000`), `T` or a space, any number of fraction digits (kept to microseconds);
+    - a number: Unix epoch seconds;
+    - no timezone: rejected, unless `naive_is_utc` (a field its vendor documents as UTC);
+      a date without a time of day is rejected either way;
+    - `M/D/YYYY h:mm:ss [AM|PM]` only with `month_first`, else rejected as ambiguous.
+    `fallback` is another field holding the same event's time (an epoch beside an ISO string,
+    an envelope's time), read when `value` is missing or unreadable."""
     try:
-        if not isinstance(value, str):
-            return datetime.fromtimestamp(value, tz=UTC)
-        parsed = datetime.fromisoformat(value)
+        parsed = _fromisoformat(value)  # type: ignore[arg-type]  # TypeError if not a str
+    except (TypeError, ValueError):
+        parsed = None
+    else:
         if parsed.tzinfo is UTC:  # `Z` or `+00:00`, nearly every event: already final
             return parsed
-        utc = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
-    except (ValueError, OverflowError, OSError):
-        raise RejectedEvent(f"unreadable timestamp `{field}`: {value!r}") from None
-    if utc is None:
+    try:
+        return _placed(value, parsed, field, naive_is_utc, month_first)
+    except RejectedEvent as first:
+        if fallback is None or fallback == "":
+            raise
+        try:
+            return parse_time(
+                fallback, fallback_field, naive_is_utc=naive_is_utc, month_first=month_first
+            )
+        except RejectedEvent:
+            if value is None or value == "":
+                raise
+            raise first from None
+
+
+def _placed(
+    value: TimeValue,
+    parsed: datetime | None,
+    field: str,
+    naive_is_utc: bool,
+    month_first: bool,
+) -> datetime:
+    """`parse_time` past its fast path: epochs, offsets, naive and slash-dated values."""
+    if value is None or value == "":
+        raise RejectedEvent(f"missing timestamp `{field}`")
+    if not isinstance(value, str):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            raise _unreadable(value, field) from None
+    if parsed is None:
+        parsed = _slash_date(value, field, month_first)
+    if parsed.tzinfo is not None:
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise _unreadable(value, field) from None
+    if len(value) <= 10:  # 2024-01-02, 20240102, 2024-W01-2: a day, not a moment
+        raise RejectedEvent(f"timestamp `{field}` has no time of day: {value!r}")
+    if not naive_is_utc:
         raise RejectedEvent(f"timestamp `{field}` has no timezone: {value!r}")
-    return utc
+    return parsed.replace(tzinfo=UTC)
+
+
+def _unreadable(value: str | int | float, field: str) -> RejectedEvent:
+    return RejectedEvent(f"unreadable timestamp `{field}`: {value!r}")
+
+
+def _slash_date(value: str, field: str, month_first: bool) -> datetime:
+    match = _SLASH_DATE.fullmatch(value.strip())
+    if match is None:
+        raise _unreadable(value, field)
+    if not month_first:
+        raise RejectedEvent(
+            f"timestamp `{field}` has a slash date whose day/month order the source does "
+            f"not state: {value!r}"
+        )
+    month, day, year, hour, minute, second, fraction, meridiem, offset = match.groups()
+    clock = int(hour)
+    if meridiem is not None:
+        if not 1 <= clock <= 12:
+            raise _unreadable(value, field)
+        clock = clock % 12 + (12 if meridiem.upper() == "PM" else 0)
+    iso = (
+        f"{year}-{int(month):02d}-{int(day):02d}T{clock:02d}:{minute}:{second}"
+        f"{fraction or ''}{offset or ''}"
+    )
+    try:
+        return datetime.fromisoformat(iso)
+    except ValueError:
+        raise _unreadable(value, field) from None
+
+
+def derived_id(record: RawEvent | Mapping[str, object]) -> str:
+    """A record's id when its vendor wrote none: `derived:` + the first 32 hex digits of the
+    SHA-256 of its canonical JSON (keys sorted, no whitespace). The same record gives the same
+    id even after a shipper re-serialized it (key order, spacing, escapes), so a replay still
+    dedups; any other content gives another. A raw event is hashed whole; a mapping (the
+    fields that identify a mutable record, such as a ticket's number) as given."""
+    try:
+        value = record if isinstance(record, Mapping) else msgspec.json.decode(record)
+        canonical = _CANONICAL.encode(value)
+    except (msgspec.DecodeError, msgspec.EncodeError, UnicodeDecodeError, RecursionError):
+        raise RejectedEvent(
+            "record without an id, and not JSON an id can be derived from"
+        ) from None
+    return "derived:" + hashlib.sha256(canonical).hexdigest()[:32]
+
+
+_CANONICAL = msgspec.json.Encoder(order="sorted")
 
 
 def normalize_user(value: str | None) -> str | None:

@@ -43,7 +43,6 @@ Semantics (why a Duo record alone is classified the way it is):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -70,6 +69,7 @@ from pipeline.sources._common import (
     RawEvent,
     RejectedEvent,
     decode,
+    derived_id,
     enrollment_event,
     normalize_user,
     other_event,
@@ -276,13 +276,18 @@ _RAW_TYPES = (bytes, bytearray, memoryview, str)
 
 # --- Shape detection ------------------------------------------------------------------------
 def recognizes(top: Mapping[str, msgspec.Raw]) -> bool:
-    """Duo's own keys: `txid` + a factor/device key (auth log), `activity_id` + `akey`
-    (activity), `telephony_id` or `credits` + `phone` (telephony), `action` + `object` +
-    `username` (administrator / offline enrollment; PingOne's `action` comes with
-    `recordedAt`/`resources`, never with `object` or `username`)."""
-    if "txid" in top and ("factor" in top or "auth_device" in top or "access_device" in top):
+    """Duo's own keys: `txid` (or, without it, a timestamp) + a factor/device key (auth
+    log), `activity_id` + `akey`, or `akey` + `ts` (activity), `telephony_id` or `credits` +
+    `phone` (telephony), `action` + `object` + `username` (administrator / offline
+    enrollment; PingOne's `action` comes with `recordedAt`/`resources`, never with `object`
+    or `username`)."""
+    if ("txid" in top or "isotimestamp" in top or "timestamp" in top) and (
+        "factor" in top or "auth_device" in top or "access_device" in top
+    ):
         return True
-    if "activity_id" in top and ("akey" in top or "actor" in top):
+    if ("activity_id" in top and ("akey" in top or "actor" in top)) or (
+        "akey" in top and "ts" in top
+    ):
         return True
     if "telephony_id" in top or ("credits" in top and "phone" in top):
         return True
@@ -300,14 +305,14 @@ def parse(raw: RawEvent) -> NormalizedEvent:
     if not isinstance(raw, _RAW_TYPES):
         raise RejectedEvent(f"not a raw JSON event: {type(raw).__name__}")
     rec = decode(raw, _Record)
-    if rec.activity_id is not None:
-        return _activity(rec)
+    if rec.activity_id is not None or isinstance(rec.action, _Named):
+        return _activity(rec, raw)
     if rec.telephony_id is not None or rec.credits is not None:
-        return _telephony(rec)
+        return _telephony(rec, raw)
     if rec.txid is not None or rec.factor is not None:
-        return _authentication(rec)
+        return _authentication(rec, raw)
     if isinstance(rec.action, str):
-        return _administrator(rec)
+        return _administrator(rec, raw)
     raise RejectedEvent("not a Duo log record: no txid, activity_id, telephony_id or action")
 
 
@@ -336,35 +341,43 @@ def _factor(raw: str, device: str | None) -> Method:
     return method
 
 
-def _authentication(rec: _Record) -> NormalizedEvent:
-    txid = rec.txid
-    if not txid:
-        raise RejectedEvent("missing id `txid`")
-    time = _time(rec.isotimestamp, rec.timestamp, "isotimestamp", "timestamp")
+def _authentication(rec: _Record, raw: RawEvent) -> NormalizedEvent:
+    time = _time(rec)
+    txid = rec.txid or None  # the Duo transaction: id and session
+    event_id = txid or derived_id(raw)
     user = normalize_user(rec.email or (rec.user.name if rec.user else None))
     outcome = RESULTS.get(rec.result.lower(), _NO_OUTCOME) if rec.result else _NO_OUTCOME
-    raw = rec.factor or None
+    raw_factor = rec.factor or None
     event_type = rec.event_type or "authentication"
     device = rec.auth_device.name if rec.auth_device else None
 
-    if raw is None or raw in NO_FACTOR or raw in SESSION_REUSE:
+    if raw_factor is None or raw_factor in NO_FACTOR or raw_factor in SESSION_REUSE:
         factors: list[Method] = []
         raw_factors: list[str] = []
     else:
-        factors = [_factor(raw, device)]
-        raw_factors = [raw]
+        factors = [_factor(raw_factor, device)]
+        raw_factors = [raw_factor]
 
     if event_type == "enrollment":
         method = factors[0] if factors else _UNKNOWN
         capable = is_passwordless_factor(method)
         return _enrollment(
-            txid, time, user, outcome, event_type, "registered", method, raw, capable, session=txid
+            event_id,
+            time,
+            user,
+            outcome,
+            event_type,
+            "registered",
+            method,
+            raw_factor,
+            capable,
+            session=txid,
         )
 
     access = rec.access_device
     src_ip = access.ip if access is not None and isinstance(access.ip, str) else None
     country = access.location.country if access is not None and access.location else None
-    reuse = raw in SESSION_REUSE
+    reuse = raw_factor in SESSION_REUSE
     if reuse:
         method, passwordless = None, None
     elif factors:  # one factor: the shared rule reduces to the factor's own class
@@ -375,13 +388,13 @@ def _authentication(rec: _Record) -> NormalizedEvent:
         AuthEvent,
         {
             "source": SOURCE,
-            "event_id": txid,
+            "event_id": event_id,
             "time": time,
             "user": user,
             "kind": _OTHER if reuse else _AUTHENTICATION,
             "outcome": outcome,
             "method": method,
-            "raw_method": raw,
+            "raw_method": raw_factor,
             "passwordless": passwordless,
             "session": txid,
             "event_type": event_type,
@@ -396,14 +409,12 @@ def _authentication(rec: _Record) -> NormalizedEvent:
     )
 
 
-def _activity(rec: _Record) -> NormalizedEvent:
-    activity_id = rec.activity_id
-    if not activity_id:
-        raise RejectedEvent("missing id `activity_id`")
+def _activity(rec: _Record, raw: RawEvent) -> NormalizedEvent:
     action = rec.action.name if isinstance(rec.action, _Named) else rec.action
     if not action:
         raise RejectedEvent("missing `action.name`")
-    time = _time(rec.ts, None, "ts", "ts")
+    time = parse_time(rec.ts, "ts")
+    activity_id = rec.activity_id or derived_id(raw)
     result = rec.outcome.result if rec.outcome else None
     outcome = RESULTS.get(result.lower(), _NO_OUTCOME) if result else _NO_OUTCOME
     target = rec.target or _Party()
@@ -425,48 +436,32 @@ def _activity(rec: _Record) -> NormalizedEvent:
     )
 
 
-def _administrator(rec: _Record) -> NormalizedEvent:
+def _administrator(rec: _Record, raw: RawEvent) -> NormalizedEvent:
     action = rec.action if isinstance(rec.action, str) else None
     if not action:
         raise RejectedEvent("missing `action`")
-    time = _time(rec.isotimestamp, rec.timestamp, "isotimestamp", "timestamp")
-    # The v1 administrator log has no record id: a stable digest of the record's own fields.
-    event_id = _digest(
-        "admin", rec.timestamp, rec.isotimestamp, action, rec.object, rec.username, rec.description
-    )
+    time = _time(rec)
+    event_id = derived_id(raw)  # the v1 administrator log has no record id
     details = _details(rec.description)
     change = CREDENTIAL_ACTIONS.get(action)
     if change is None:
         return other_event(SOURCE, event_id, time, None, _NO_OUTCOME, None, action)
     if action.startswith("o2fa_"):  # offline enrollment: `username` is the end user
         user = normalize_user(rec.username)
-        raw = details.factor or "offline"
+        factor = details.factor or "offline"
         method = OFFLINE_FACTORS.get(details.factor or "", _UNKNOWN)
         # Offline access is a second factor to the Windows password, never passwordless.
-        return _enrollment(event_id, time, user, _SUCCESS, action, change, method, raw, False)
+        return _enrollment(event_id, time, user, _SUCCESS, action, change, method, factor, False)
     # `username` is the administrator; the end user only when the description names them.
     user = normalize_user(details.email or details.username or details.user)
     method, raw_method, capable = _credential(action, None, details)
     return _enrollment(event_id, time, user, _SUCCESS, action, change, method, raw_method, capable)
 
 
-def _telephony(rec: _Record) -> NormalizedEvent:
-    if rec.telephony_id is not None:
-        if not rec.telephony_id:
-            raise RejectedEvent("missing id `telephony_id`")
-        event_id = rec.telephony_id
-        time = _time(rec.ts, None, "ts", "ts")
-    else:  # legacy v1: no record id
-        time = _time(rec.isotimestamp, rec.timestamp, "isotimestamp", "timestamp")
-        event_id = _digest(
-            "telephony",
-            rec.timestamp,
-            rec.isotimestamp,
-            rec.phone,
-            rec.type,
-            rec.context,
-            rec.credits,
-        )
+def _telephony(rec: _Record, raw: RawEvent) -> NormalizedEvent:
+    # v2 `ts`; legacy v1 `isotimestamp` / `timestamp` and no record id
+    time = parse_time(rec.ts, "ts") if rec.ts is not None else _time(rec)
+    event_id = rec.telephony_id or derived_id(raw)
     return other_event(
         SOURCE,
         event_id,
@@ -536,15 +531,12 @@ def _app(rec: _Record) -> str | None:
     return rec.application.name if rec.application else None
 
 
-def _time(iso: str | None, epoch: int | float | None, iso_field: str, epoch_field: str) -> datetime:
-    """The ISO timestamp when readable (it keeps the fraction), else the Unix one."""
-    if iso:
-        try:
-            return parse_time(iso, iso_field)
-        except RejectedEvent:
-            if epoch is None:
-                raise
-    return parse_time(epoch, epoch_field)
+def _time(rec: _Record) -> datetime:
+    """`isotimestamp` when readable (it keeps the fraction; Duo has written it with stray
+    spaces, "2021-07-20T11: 41: 31+00: 00"), else the Unix `timestamp` (seconds)."""
+    return parse_time(
+        rec.isotimestamp, "isotimestamp", fallback=rec.timestamp, fallback_field="timestamp"
+    )
 
 
 def _details(value: str | dict[str, Any] | None) -> _Details:
@@ -559,8 +551,3 @@ def _details(value: str | dict[str, Any] | None) -> _Details:
         return msgspec.convert(value, type=_Details)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return _EMPTY_DETAILS
-
-
-def _digest(kind: str, *parts: object) -> str:
-    text = "\x1f".join("" if part is None else str(part) for part in parts)
-    return f"{kind}:{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()}"

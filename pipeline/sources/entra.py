@@ -23,6 +23,7 @@ One sign-in record is one authentication: Entra logs the factors of a sign-in as
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import msgspec
 
@@ -40,6 +41,7 @@ from pipeline.sources._common import (
     RawEvent,
     RejectedEvent,
     decode,
+    derived_id,
     enrollment_event,
     normalize_user,
     other_event,
@@ -269,20 +271,22 @@ def parse(raw: RawEvent) -> NormalizedEvent:
             raise RejectedEvent("Event Hub record without `properties`")
         category = record.category or ""
         if category in _AUDITS:
-            return _audit(body, record)
+            return _audit(body, record, raw)
         if category in _CATEGORIES:
-            return _sign_in(body, record, category)
-        return _other_record(body, record, category)
+            return _sign_in(body, record, category, raw)
+        return _other_record(body, record, category, raw)
     if record.activity_display_name is not None:
-        return _audit(record, None)
+        return _audit(record, None, raw)
     if record.created_date_time is not None or record.authentication_details is not None:
-        return _sign_in(record, None, None)
+        return _sign_in(record, None, None, raw)
     raise RejectedEvent("not an Entra sign-in or audit record (no createdDateTime/activity)")
 
 
-def _sign_in(body: _Record, envelope: _Record | None, category: str | None) -> AuthEvent:
-    event_id = _required_id(body.id, "id")
-    when = parse_time(body.created_date_time or (envelope and envelope.time), "createdDateTime")
+def _sign_in(
+    body: _Record, envelope: _Record | None, category: str | None, raw: RawEvent
+) -> AuthEvent:
+    when = _time(body.created_date_time, "createdDateTime", envelope)
+    event_id = body.id or derived_id(raw)
     event_types = body.sign_in_event_types or ()
     if category is not None:
         service = category in _SERVICE_SIGN_INS
@@ -384,12 +388,12 @@ def _factors(steps: Sequence[_Step], failed: bool) -> tuple[list[Method], list[s
     return factors, raw_factors, reused
 
 
-def _audit(body: _Record, envelope: _Record | None) -> NormalizedEvent:
-    event_id = _required_id(body.id, "id")
+def _audit(body: _Record, envelope: _Record | None, raw: RawEvent) -> NormalizedEvent:
     activity = body.activity_display_name or (envelope and envelope.operation_name)
     if not activity:
         raise RejectedEvent("audit record without `activityDisplayName`")
-    when = parse_time(body.activity_date_time or (envelope and envelope.time), "activityDateTime")
+    when = _time(body.activity_date_time, "activityDateTime", envelope)
+    event_id = body.id or derived_id(raw)
     outcome = _audit_outcome(body.result)
     user = normalize_user(_target_user(body))
     session = body.correlation_id or (envelope and envelope.correlation_id)
@@ -414,10 +418,14 @@ def _audit(body: _Record, envelope: _Record | None) -> NormalizedEvent:
     return other_event(SOURCE, event_id, when, user, outcome, session, activity, reason=reason)
 
 
-def _other_record(body: _Record, envelope: _Record, category: str) -> AuthEvent:
-    """Another Entra diagnostic category (provisioning, risk events...): kept as `other`."""
-    event_id = _required_id(body.id or envelope.correlation_id, "id")
-    when = parse_time(envelope.time or body.created_date_time or body.activity_date_time, "time")
+def _other_record(body: _Record, envelope: _Record, category: str, raw: RawEvent) -> AuthEvent:
+    """Another Entra diagnostic category (provisioning, risk events, AD FS sign-ins...): kept
+    as `other`. A correlation id ties the records of one flow, so it is no record id."""
+    if body.created_date_time is not None:
+        when = _time(body.created_date_time, "createdDateTime", envelope)
+    else:
+        when = _time(body.activity_date_time, "activityDateTime", envelope)
+    event_id = body.id or derived_id(raw)
     return other_event(
         SOURCE,
         event_id,
@@ -458,10 +466,20 @@ def _audit_outcome(result: str | int | None) -> Outcome:
     return _NO_OUTCOME
 
 
-def _required_id(value: str | None, field: str) -> str:
-    if not value:
-        raise RejectedEvent(f"missing record id `{field}`")
-    return value
+def _time(value: str | None, field: str, envelope: _Record | None) -> datetime:
+    """The record's own time, else (missing or unreadable) its Event Hub envelope's `time`.
+    Both are documented UTC: Graph "Timestamp type ... is always in UTC time" (signIn /
+    directoryAudit resources), Azure Monitor "time: The timestamp (UTC) of the event"
+    (resource log common schema). Azure also writes `time` in .NET's month-first general
+    format ("11/14/2025 1:48:53 AM", elastic/integrations#15977). docs/sources/entra.md."""
+    return parse_time(
+        value,
+        field,
+        fallback=envelope.time if envelope is not None else None,
+        fallback_field="time",
+        naive_is_utc=True,
+        month_first=True,
+    )
 
 
 def _int_or_none(value: str) -> int | None:

@@ -41,6 +41,7 @@ from pipeline.sources._common import (
     RawEvent,
     RejectedEvent,
     decode,
+    derived_id,
     enrollment_event,
     normalize_user,
     parse_time,
@@ -327,8 +328,9 @@ class _LogEvent(msgspec.Struct, rename="camel", gc=False):
 
 
 def recognizes(top: Mapping[str, msgspec.Raw]) -> bool:
-    """A LogEvent (uuid + published + eventType), or Okta's EventBridge envelope."""
-    if "uuid" in top and "published" in top and "eventType" in top:
+    """A LogEvent (published + eventType, with or without its uuid), or Okta's EventBridge
+    envelope."""
+    if "published" in top and "eventType" in top:
         return True
     if "detail" in top and "detail-type" in top and "source" in top:
         try:
@@ -342,9 +344,9 @@ def recognizes(top: Mapping[str, msgspec.Raw]) -> bool:
 def parse(raw: RawEvent) -> NormalizedEvent:
     """One Okta LogEvent -> one normalized event, or `RejectedEvent`."""
     event = decode(raw, _LogEvent)
-    if event.detail is not None and event.uuid is None:
+    if event.detail is not None and event.uuid is None and event.published is None:
         event = event.detail
-    return _normalize(event)
+    return _normalize(event, raw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,12 +354,12 @@ def parse(raw: RawEvent) -> NormalizedEvent:
 # --------------------------------------------------------------------------------------------
 
 
-def _normalize(event: _LogEvent) -> NormalizedEvent:
-    if not event.uuid:
-        raise RejectedEvent("missing event id `uuid`")
+def _normalize(event: _LogEvent, raw: RawEvent) -> NormalizedEvent:
     if not event.event_type:
         raise RejectedEvent("missing `eventType`")
     time = parse_time(event.published, "published")
+    # No uuid (a shipper dropped it): an id derived from the record, so a replay still dedups.
+    event_id = event.uuid or derived_id(raw)
     event_type = event.event_type
     outcome_obj = event.outcome
     result = outcome_obj.result if outcome_obj is not None else None
@@ -375,7 +377,7 @@ def _normalize(event: _LogEvent) -> NormalizedEvent:
             method, raw_method = _enrolled_method(event)
         return enrollment_event(
             source=SOURCE,
-            event_id=event.uuid,
+            event_id=event_id,
             time=time,
             user=_subject(event),
             outcome=outcome,
@@ -408,7 +410,7 @@ def _normalize(event: _LogEvent) -> NormalizedEvent:
         AuthEvent,
         {
             "source": SOURCE,
-            "event_id": event.uuid,
+            "event_id": event_id,
             "time": time,
             "user": user,
             "kind": _STEP if factors else _OTHER,

@@ -47,6 +47,7 @@ from pipeline.sources._common import (
     RawEvent,
     RejectedEvent,
     decode,
+    derived_id,
     enrollment_event,
     normalize_user,
     other_event,
@@ -266,9 +267,9 @@ def parse(raw: RawEvent) -> NormalizedEvent:
     """One raw PingOne activity or PingFederate audit record -> one normalized event."""
     record = decode(raw, _Record)
     if record.action is not None:
-        return _pingone(record, record.action)
+        return _pingone(record, record.action, raw)
     if record.event is not None:
-        return _pingfederate(record, record.event)
+        return _pingfederate(record, record.event, raw)
     raise RejectedEvent("neither a PingOne activity (`action`) nor a PingFederate record (`event`)")
 
 
@@ -277,12 +278,14 @@ def parse(raw: RawEvent) -> NormalizedEvent:
 # ---------------------------------------------------------------------------------------------
 
 
-def _pingone(rec: _Record, action: _Action) -> NormalizedEvent:
-    if not rec.id:
-        raise RejectedEvent("missing activity `id`")
+def _pingone(rec: _Record, action: _Action, raw: RawEvent) -> NormalizedEvent:
     if not action.type:
         raise RejectedEvent("empty `action.type`")
-    time = parse_time(rec.recorded_at or rec.created_at, "recordedAt")
+    time = parse_time(
+        rec.recorded_at, "recordedAt", fallback=rec.created_at, fallback_field="createdAt"
+    )
+    # An activity without its id (a shipper dropped it): one derived from the record.
+    event_id = rec.id or derived_id(raw)
     kind = action.type
     result = rec.result
     status = result.status if result is not None else None
@@ -309,16 +312,16 @@ def _pingone(rec: _Record, action: _Action) -> NormalizedEvent:
         # so only a device created already ACTIVE is registered by DEVICE.CREATED.
         created = kind == "DEVICE.CREATED"
         if not created or (device is not None and device.status == "ACTIVE"):
-            raw = _device_raw(device)
-            method = P1_ENROLLED_METHODS.get(raw, _UNKNOWN) if raw else _UNKNOWN
+            device_raw = _device_raw(device)
+            method = P1_ENROLLED_METHODS.get(device_raw, _UNKNOWN) if device_raw else _UNKNOWN
             return enrollment_event(
                 source=SOURCE,
-                event_id=rec.id,
+                event_id=event_id,
                 time=time,
                 user=user,
                 outcome=outcome,
                 method=method,
-                raw_method=raw or None,
+                raw_method=device_raw or None,
                 session=session,
                 event_type=kind,
                 action=_P1_DEVICE_EVENTS[kind],
@@ -329,11 +332,11 @@ def _pingone(rec: _Record, action: _Action) -> NormalizedEvent:
     app = rec.actors.client.name if rec.actors is not None and rec.actors.client else None
     if raw_method is None:
         return other_event(
-            SOURCE, rec.id, time, user, outcome, session, kind, app=app, reason=reason
+            SOURCE, event_id, time, user, outcome, session, kind, app=app, reason=reason
         )
     method = P1_METHODS.get(raw_method, _UNKNOWN)
     return _step(
-        rec.id, time, user, outcome, session, kind, [method], [raw_method], app, None, reason
+        event_id, time, user, outcome, session, kind, [method], [raw_method], app, None, reason
     )
 
 
@@ -368,19 +371,27 @@ def _fido_raw(device: _Device | None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _pingfederate(rec: _Record, event: str) -> NormalizedEvent:
-    if not rec.trackingid:
-        raise RejectedEvent("missing `trackingid`")
+def _pingfederate(rec: _Record, event: str, raw: RawEvent) -> NormalizedEvent:
     if not event:
         raise RejectedEvent("empty `event`")
-    stamp = rec.timestamp or rec.at_timestamp
-    time = parse_time(stamp, "timestamp")
+    # `%d` of PingFederate's log4j2 pattern is the server's local time without a zone: such a
+    # value is rejected (no zone), never guessed.
+    time = parse_time(
+        rec.timestamp, "timestamp", fallback=rec.at_timestamp, fallback_field="@timestamp"
+    )
     status = rec.status or ""
     outcome = _PF_OUTCOMES.get(status, _NO_OUTCOME)
     adapters = _pf_adapters(rec.adapterid)
     # PingFederate writes no id per record: the documented fields that tell records apart
-    # within one tracking id make the key (deduplication needs it stable across re-reads).
-    event_id = f"{rec.trackingid}|{stamp}|{event}|{status}|{rec.adapterid or ''}"
+    # within one tracking id make the key (deduplication needs it stable across re-reads);
+    # without a tracking id, an id derived from the whole record.
+    stamp = rec.timestamp or rec.at_timestamp
+    event_id = (
+        f"{rec.trackingid}|{stamp}|{event}|{status}|{rec.adapterid or ''}"
+        if rec.trackingid
+        else derived_id(raw)
+    )
+    session = rec.trackingid or None
     user = normalize_user(rec.subject)
     # the partner's name where the template writes it, else the target URL / partner id
     app = rec.connectionname or rec.app or rec.connectionid or None
@@ -398,16 +409,14 @@ def _pingfederate(rec: _Record, event: str) -> NormalizedEvent:
             time,
             user,
             outcome,
-            rec.trackingid,
+            session,
             event,
             app=app,
             src_ip=ip,
             reason=reason,
         )
     methods = [PF_ADAPTERS.get(a.lower(), _UNKNOWN) for a in adapters] or [_UNKNOWN]
-    return _step(
-        event_id, time, user, outcome, rec.trackingid, event, methods, adapters, app, ip, reason
-    )
+    return _step(event_id, time, user, outcome, session, event, methods, adapters, app, ip, reason)
 
 
 def _pf_adapters(value: str | None) -> list[str]:

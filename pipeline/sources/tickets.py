@@ -25,6 +25,8 @@ One raw event is one record as the helpdesk's REST API returns it (an item of `r
 Choices (documented in docs/sources/tickets.md):
 - `event_id` is ServiceNow's `sys_id` and Jira's numeric issue `id`: both are immutable,
   whereas a Jira key changes when an issue moves project. The key / INC number is `number`.
+  A record exported without its id gets one derived from its number / key (never from its
+  content, which changes with every update).
 - `user` prefers an e-mail (`caller_id.email`, `reporter.emailAddress`), then a login
   (`caller_id.user_name`, Server `reporter.name`); a sys_id or Atlassian accountId is not a
   login and is never used as one (then `user` is null).
@@ -35,7 +37,6 @@ Choices (documented in docs/sources/tickets.md):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 import msgspec
 
@@ -45,6 +46,7 @@ from pipeline.sources._common import (
     RawEvent,
     RejectedEvent,
     decode,
+    derived_id,
     normalize_user,
     parse_time,
 )
@@ -133,8 +135,11 @@ _REQUEST_TYPE_MARK = b'"requestType"'
 
 
 def recognizes(top: Mapping[str, msgspec.Raw]) -> bool:
-    """A ServiceNow record has `sys_id`; a Jira issue has `key` and `fields`."""
-    return "sys_id" in top or ("key" in top and "fields" in top)
+    """A ServiceNow record has `sys_id` (or, exported without it, `number` and `opened_at` /
+    `sys_created_on`); a Jira issue has `key` and `fields`."""
+    if "sys_id" in top or ("key" in top and "fields" in top):
+        return True
+    return "number" in top and ("opened_at" in top or "sys_created_on" in top)
 
 
 def parse(raw: RawEvent, rules: TicketRules | None = None) -> HelpdeskTicket:
@@ -144,12 +149,20 @@ def parse(raw: RawEvent, rules: TicketRules | None = None) -> HelpdeskTicket:
     except RecursionError:
         raise RejectedEvent("unexpected shape: nested too deeply") from None
     rules = rules if rules is not None else default_rules()
-    if ticket.sys_id is not msgspec.UNSET:
+    # ServiceNow: its sys_id, or (exported without it) its number or dates and no Jira `fields`
+    if ticket.sys_id is not msgspec.UNSET or (
+        ticket.fields is None
+        and (
+            ticket.number is not None
+            or ticket.opened_at is not None
+            or ticket.sys_created_on is not None
+        )
+    ):
         return _servicenow(ticket, rules)
     if ticket.fields is not None or ticket.key is not None:
         return _jira(raw, ticket, rules)
     raise RejectedEvent(
-        "not a helpdesk ticket: neither a ServiceNow record (`sys_id`) "
+        "not a helpdesk ticket: neither a ServiceNow record (`sys_id` or `number`) "
         "nor a Jira issue (`key` and `fields`)"
     )
 
@@ -170,26 +183,21 @@ def _shown(field: _SnField) -> str | None:
     return field or None
 
 
-def _sn_time(value: str, name: str) -> datetime:
-    # The Table API writes `2026-01-26 09:15:02` in UTC: give it its zone before parsing.
-    if len(value) == 19 and value[10] == " ":
-        return parse_time(f"{value[:10]}T{value[11:]}+00:00", name)
-    return parse_time(value, name)
-
-
 def _servicenow(ticket: _Ticket, rules: TicketRules) -> HelpdeskTicket:
     sys_id = _actual(ticket.sys_id) if ticket.sys_id is not msgspec.UNSET else None
-    if sys_id is None:
-        raise RejectedEvent("ServiceNow record without a `sys_id`")
     number = _shown(ticket.number)
     if number is None:
-        raise RejectedEvent(f"ServiceNow record {sys_id} without a `number`")
+        raise RejectedEvent(f"ServiceNow record {sys_id or ''} without a `number`")
     opened = _actual(ticket.opened_at)
     name = "opened_at"
     if opened is None:  # an incident always has opened_at; other task tables may not
         opened, name = _actual(ticket.sys_created_on), "sys_created_on"
     if opened is None:
         raise RejectedEvent(f"ServiceNow record {number} without `opened_at`")
+    # The database value of a date is UTC ("Table API": "The database value is in UTC
+    # format"), written `2026-01-26 09:15:02`; the instance's date format may be d/m or m/d
+    # order, which a record does not say (such a date is rejected as ambiguous).
+    when = parse_time(opened, name, naive_is_utc=True)
     summary = _shown(ticket.short_description) or ""
     texts = (
         summary,
@@ -199,8 +207,10 @@ def _servicenow(ticket: _Ticket, rules: TicketRules) -> HelpdeskTicket:
     )
     return HelpdeskTicket(
         source=SOURCE,
-        event_id=sys_id,
-        time=_sn_time(opened, name),
+        # A ticket is a mutable record exported again after each update: without its sys_id
+        # the id derives from its number (immutable, unique per instance), not its content.
+        event_id=sys_id or derived_id({"system": "servicenow", "number": number}),
+        time=when,
         user=normalize_user(_shown(ticket.caller_email) or _shown(ticket.caller_user_name)),
         outcome=Outcome.UNKNOWN,
         method=None,
@@ -251,10 +261,8 @@ def _request_type(raw: RawEvent) -> str | None:
 
 
 def _jira(raw: RawEvent, ticket: _Ticket, rules: TicketRules) -> HelpdeskTicket:
-    if not ticket.id:
-        raise RejectedEvent("Jira issue without an `id`")
     if not ticket.key:
-        raise RejectedEvent(f"Jira issue {ticket.id} without a `key`")
+        raise RejectedEvent(f"Jira issue {ticket.id or ''} without a `key`")
     fields = ticket.fields
     if fields is None:
         raise RejectedEvent(f"Jira issue {ticket.key} without `fields`")
@@ -273,10 +281,12 @@ def _jira(raw: RawEvent, ticket: _Ticket, rules: TicketRules) -> HelpdeskTicket:
         fields.issuetype.name if fields.issuetype else None,
         _request_type(raw) if _mentions_request_type(raw) else None,
     )
+    time = parse_time(fields.created, "fields.created")
     return HelpdeskTicket(
         source=SOURCE,
-        event_id=ticket.id,
-        time=parse_time(fields.created, "fields.created"),
+        # Without the numeric id: one derived from the key, as for a ServiceNow number.
+        event_id=ticket.id or derived_id({"system": "jira", "key": ticket.key}),
+        time=time,
         user=normalize_user(user),
         outcome=Outcome.UNKNOWN,
         method=None,
