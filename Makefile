@@ -30,11 +30,11 @@ lint: setup
 	$(BIN)/pipeline grafana render --check
 
 bench: setup
-	$(BIN)/python -m pipeline.bench
+	$(BIN)/python -m pipeline.tools.bench
 
 # Not part of `make test`: ten minutes of steady load (SOAK_ARGS="--minutes 2 --rate 800").
 soak: setup
-	$(BIN)/python -m pipeline.soak $(SOAK_ARGS)
+	$(BIN)/python -m pipeline.tools.soak $(SOAK_ARGS)
 
 schemas: setup
 	$(BIN)/pipeline schemas

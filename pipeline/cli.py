@@ -252,7 +252,7 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from pipeline.broker import TopicSetupError
+    from pipeline.runtime.broker import TopicSetupError
     from pipeline.simulate.run import simulate
 
     try:
@@ -276,7 +276,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import run_demo
+    from pipeline.tools.demo import run_demo
 
     return warehouse_errors(
         lambda: run_demo(users=args.users, weeks=args.weeks, seed=args.seed, out=args.out)
@@ -284,17 +284,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from pipeline.runtime.worker import run_worker
     from pipeline.settings import Settings
-    from pipeline.worker import run_worker
 
     return warehouse_errors(lambda: run_worker(Settings()) or 0)
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from pipeline.runtime.worker import prepare_warehouse
     from pipeline.settings import Settings
     from pipeline.sinks.access import ensure_reader
     from pipeline.sinks.warehouse import Warehouse
-    from pipeline.worker import prepare_warehouse
 
     def migrate() -> int:
         settings = Settings()
@@ -332,11 +332,11 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from pipeline.demo import weekly_table
     from pipeline.plan import load_plan
     from pipeline.report import weekly_metrics
     from pipeline.settings import Settings
     from pipeline.sinks.warehouse import Warehouse
+    from pipeline.tools.demo import weekly_table
 
     def report() -> int:
         settings = Settings()
@@ -461,7 +461,7 @@ def warehouse_errors(work: Callable[[], int]) -> int:
     """Run a warehouse (or worker) command; its failures become one plain line on stderr."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
-    from pipeline.broker import TopicSetupError
+    from pipeline.runtime.broker import TopicSetupError
     from pipeline.sinks.warehouse import WarehouseError
 
     try:

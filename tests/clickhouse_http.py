@@ -53,8 +53,8 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from pipeline.broker import free_port
-from pipeline.process import ChildService, stop_process
+from pipeline.runtime.broker import free_port
+from pipeline.runtime.process import ChildService, stop_process
 
 # URL arguments the HTTP layer consumes: not ClickHouse settings for the engine.
 TRANSPORT = frozenset(

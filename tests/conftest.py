@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streaming import USERS, WEEKS
 
-from pipeline.broker import EmbeddedBroker
 from pipeline.plan import load_plan
+from pipeline.runtime.broker import EmbeddedBroker
 from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
 

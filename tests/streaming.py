@@ -10,14 +10,14 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from pipeline.broker import BufferedProducer, create_topics
-from pipeline.lag import wait_until_caught_up
 from pipeline.model import Source
 from pipeline.plan import load_plan
 from pipeline.report import weekly_metrics
+from pipeline.runtime.broker import BufferedProducer, create_topics
+from pipeline.runtime.lag import wait_until_caught_up
+from pipeline.runtime.worker import WorkerProcess, migrate_warehouse
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import WorkerProcess, migrate_warehouse
 
 GROUP = "passwordless-pipeline"
 # The simulated rollout streamed through the broker (tests/conftest.py: `rollout`).

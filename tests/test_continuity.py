@@ -1,5 +1,5 @@
 """The worker's check that the stream handed it every message of a partition
-(pipeline/continuity.py), against the real broker."""
+(pipeline/runtime/continuity.py), against the real broker."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from pipeline.aggregate.batch import RawMessage
-from pipeline.broker import BufferedProducer, EmbeddedBroker, create_topics, free_port
-from pipeline.continuity import (
+from pipeline.runtime.broker import BufferedProducer, EmbeddedBroker, create_topics, free_port
+from pipeline.runtime.continuity import (
     ATTEMPTS,
     BACKOFF,
     Continuity,

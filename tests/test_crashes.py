@@ -24,16 +24,16 @@ from clickhouse_http import ClickHouseHttp
 from streaming import GROUP, catch_up, metrics_of, produce, stored_rows, truth_of, worker_env
 
 from pipeline.aggregate.privacy import Pseudonymizer
-from pipeline.lag import GroupLag, WorkerExited
 from pipeline.model import Source
+from pipeline.runtime.lag import GroupLag, WorkerExited
+from pipeline.runtime.worker import WorkerProcess, migrate_warehouse
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
 from pipeline.sources._common import normalize_user
 from pipeline.sources.registry import parse
-from pipeline.worker import WorkerProcess, migrate_warehouse
 
 KILLS = 3
-STOPPED_ITSELF = 70  # pipeline/app.py: a batch it cannot finish is left for the next start
+STOPPED_ITSELF = 70  # pipeline/runtime/app.py: a batch it cannot finish is left for the next start
 OUTAGE_SECONDS = 12.0
 KEY = "a test key of at least 16 bytes"
 CLICKHOUSE_PASSWORD = "clickhouse-test-password-51d2"

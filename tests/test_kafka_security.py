@@ -14,11 +14,11 @@ from commands import pipeline_cli
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import ValidationError
 
-from pipeline.app import broker_credentials, build_app, faust_app
-from pipeline.broker import EmbeddedBroker
+from pipeline.runtime.app import broker_credentials, build_app, faust_app
+from pipeline.runtime.broker import EmbeddedBroker
+from pipeline.runtime.worker import pipeline_topics
 from pipeline.settings import Kafka, Settings, configuration_problems
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import pipeline_topics
 
 PASSWORD = "kafka-test-password-7f3c"  # a test value, looked for in every output
 

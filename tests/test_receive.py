@@ -29,9 +29,9 @@ import trustme
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from streaming import run_worker, stored_rows
 
-from pipeline.broker import EmbeddedBroker, create_topics, free_port
 from pipeline.receive.server import Receiver, StartError, batch_of
 from pipeline.receive.settings import ReceiveSettings
+from pipeline.runtime.broker import EmbeddedBroker, create_topics, free_port
 from pipeline.settings import Kafka, Topics
 
 FIXTURES = Path(__file__).parent / "fixtures"

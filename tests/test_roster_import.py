@@ -17,9 +17,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.aggregate.privacy import Pseudonymizer
-from pipeline.broker import free_port
 from pipeline.cli import main
 from pipeline.model import WorkforceUser
+from pipeline.runtime.broker import free_port
 from pipeline.settings import Topics
 from pipeline.sinks.warehouse import Warehouse
 

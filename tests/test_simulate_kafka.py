@@ -25,7 +25,7 @@ def _consume_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
     A partition's end is the larger of the broker's end offset (ListOffsets) and the high
     watermark of the consumer's last fetch from it: the embedded broker (Tansu) answers
     ListOffsets with the last record batch's base offset + 1, short of the end whenever a
-    batch holds several records (pipeline/lag.py), while a fetch reports the true end on it
+    batch holds several records (pipeline/runtime/lag.py), while a fetch reports the true end on it
     and on Kafka alike. A partition counts as read once a fetch from it has answered."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:

@@ -1,8 +1,8 @@
-"""The soak's verdict (pipeline/soak.py) on made-up samples: each rule can fail."""
+"""The soak's verdict (pipeline/tools/soak.py) on made-up samples: each rule can fail."""
 
 from __future__ import annotations
 
-from pipeline.soak import Sample, steady, verdict
+from pipeline.tools.soak import Sample, steady, verdict
 
 RATE = 1000.0
 

@@ -20,12 +20,12 @@ from streaming import GROUP, catch_up, worker_env
 from warehouse_fill import migrated
 
 from pipeline.aggregate.batch import BatchRules, RawMessage, build_batch
-from pipeline.broker import BufferedProducer, create_topics, free_port
-from pipeline.lag import GroupLag
+from pipeline.runtime.broker import BufferedProducer, create_topics, free_port
+from pipeline.runtime.lag import GroupLag
+from pipeline.runtime.worker import WorkerProcess, migrate_warehouse
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
 from pipeline.sinks.writer import error_kind
-from pipeline.worker import WorkerProcess, migrate_warehouse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOPICS = Settings().topics

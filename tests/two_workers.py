@@ -14,10 +14,10 @@ from pathlib import Path
 
 import faust
 
-from pipeline.app import build_app
+from pipeline.runtime.app import build_app
+from pipeline.runtime.worker import prepare_warehouse
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import prepare_warehouse
 
 
 def main(assignments: Path) -> None:

@@ -688,7 +688,7 @@ def summary(users: Sequence[WorkforceUser], today: date) -> str:
 def produce(users: Sequence[WorkforceUser], settings: Settings, bootstrap: str) -> str:
     """Each user's WorkforceUser JSON to the roster topic, keyed by login, every one
     acknowledged by the broker (acks=all) before this returns; where it went."""
-    from pipeline.broker import BufferedProducer, create_topics
+    from pipeline.runtime.broker import BufferedProducer, create_topics
 
     topic = settings.topics.roster
     create_topics(bootstrap, [topic], settings.topics.partitions, settings.kafka)
@@ -711,8 +711,8 @@ def store(users: Sequence[WorkforceUser], settings: Settings, rules: BatchRules)
     again changes nothing, and importing an older one after a newer one makes the older win,
     as the person importing it asked."""
     from pipeline.aggregate.batch import ROSTER_COLUMNS, RawMessage, build_batch
+    from pipeline.runtime.worker import prepare_warehouse
     from pipeline.sinks.warehouse import Warehouse
-    from pipeline.worker import prepare_warehouse
 
     topic = settings.topics.roster
     messages = [

@@ -54,9 +54,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from pipeline.broker import TopicSetupError, create_topics
 from pipeline.model import Source
 from pipeline.receive.settings import PREFIX, ReceiveSettings, Secrets
+from pipeline.runtime.broker import TopicSetupError, create_topics
 from pipeline.settings import Kafka, Topics
 from pipeline.sources.records import split_batch
 

@@ -17,8 +17,8 @@ from typing import IO, Protocol, Self
 
 import orjson
 
-from pipeline.broker import BufferedProducer, create_topics
 from pipeline.model import Source
+from pipeline.runtime.broker import BufferedProducer, create_topics
 from pipeline.settings import Kafka, Topics
 from pipeline.simulate.workforce import SimUser
 

@@ -13,10 +13,10 @@ from typing import Self
 
 import faust
 
-from pipeline.app import build_app
-from pipeline.broker import EmbeddedBroker, create_topics
 from pipeline.plan import load_plan
-from pipeline.process import ChildService, stop_process
+from pipeline.runtime.app import build_app
+from pipeline.runtime.broker import EmbeddedBroker, create_topics
+from pipeline.runtime.process import ChildService, stop_process
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
 

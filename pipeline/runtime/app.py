@@ -29,7 +29,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from pipeline.aggregate.batch import Batch, BatchRules, RawMessage
-from pipeline.continuity import Continuity, DroppedMessages
+from pipeline.runtime.continuity import Continuity, DroppedMessages
 from pipeline.settings import Kafka, Settings
 from pipeline.sinks.warehouse import Warehouse
 from pipeline.sinks.writer import engine_reason, error_kind, write_messages

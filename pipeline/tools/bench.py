@@ -28,14 +28,14 @@ from pathlib import Path
 
 import orjson
 
-from pipeline.broker import BufferedProducer, EmbeddedBroker, create_topics
-from pipeline.lag import wait_until_caught_up
 from pipeline.model import Source, json_line
+from pipeline.runtime.broker import BufferedProducer, EmbeddedBroker, create_topics
+from pipeline.runtime.lag import wait_until_caught_up
+from pipeline.runtime.worker import WorkerProcess, migrate_warehouse
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.simulate.output import NativeDelivery
 from pipeline.simulate.run import simulate
 from pipeline.sources.registry import PARSERS, RejectedEvent
-from pipeline.worker import WorkerProcess, migrate_warehouse
 
 Corpus = list[tuple[Source, bytes]]
 
@@ -132,7 +132,7 @@ def stream_figures(corpus: Corpus, work: Path) -> dict[str, float]:
     with EmbeddedBroker() as broker:
         _produce(broker.bootstrap, corpus)
         baseline = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.bench", "--passthrough", broker.bootstrap],
+            [sys.executable, "-m", "pipeline.tools.bench", "--passthrough", broker.bootstrap],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -209,7 +209,7 @@ def run_passthrough(bootstrap: str) -> None:
     """The Faust baseline: an agent that takes the raw events in batches and counts them."""
     import faust
 
-    from pipeline.app import faust_app
+    from pipeline.runtime.app import faust_app
 
     settings = Settings()
     app = faust_app(settings, bootstrap, _PASSTHROUGH_ID)

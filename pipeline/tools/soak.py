@@ -23,13 +23,13 @@ import sys
 import time
 from dataclasses import dataclass
 
-from pipeline.bench import FIGURES as BENCH_FIGURES
-from pipeline.bench import build_corpus
-from pipeline.broker import BufferedProducer, create_topics
-from pipeline.lag import GroupLag, wait_until_caught_up
+from pipeline.runtime.broker import BufferedProducer, create_topics
+from pipeline.runtime.lag import GroupLag, wait_until_caught_up
+from pipeline.runtime.worker import WorkerProcess, kafka_bootstrap, migrate_warehouse
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import WorkerProcess, kafka_bootstrap, migrate_warehouse
+from pipeline.tools.bench import FIGURES as BENCH_FIGURES
+from pipeline.tools.bench import build_corpus
 
 WORK = REPO_ROOT / "var" / "soak"
 GROUP = "soak"

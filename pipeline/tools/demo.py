@@ -19,13 +19,13 @@ import orjson
 from pipeline.grafana import check as grafana_check
 from pipeline.grafana.alerts import rule_groups
 from pipeline.grafana.dashboards import dashboards
-from pipeline.lag import wait_until_caught_up
 from pipeline.plan import load_plan, save_plan
 from pipeline.report import phase_gates, weekly_metrics
+from pipeline.runtime.lag import wait_until_caught_up
+from pipeline.runtime.worker import WorkerProcess, kafka_bootstrap, prepare_warehouse
 from pipeline.settings import Settings
 from pipeline.simulate.run import simulate
 from pipeline.sinks.warehouse import Warehouse
-from pipeline.worker import WorkerProcess, kafka_bootstrap, prepare_warehouse
 
 
 def weekly_table(metrics: dict[str, Any]) -> str:

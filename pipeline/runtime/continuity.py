@@ -20,7 +20,7 @@ the stream has just delivered an offset past it (a stale answer), is asked again
 times, and then the check raises `ContinuityUnknown`: the worker stops without
 acknowledging, as for a dropped message. Silence is never taken for absence.
 (The end offsets of a ListOffsets request are not used: the embedded broker, Tansu 0.6,
-answers it short of the true end, see pipeline/lag.py; a fetch's high watermark is exact.)
+answers it short of the true end, see pipeline/runtime/lag.py; a fetch's high watermark is exact.)
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import OffsetOutOfRangeError
 
 from pipeline.aggregate.batch import RawMessage
-from pipeline.lag import committed_offsets
+from pipeline.runtime.lag import committed_offsets
 from pipeline.settings import Kafka
 
 log = logging.getLogger("pipeline.worker")

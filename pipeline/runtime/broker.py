@@ -25,7 +25,7 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from pipeline.process import ChildService, stop_process
+from pipeline.runtime.process import ChildService, stop_process
 from pipeline.settings import Kafka
 
 

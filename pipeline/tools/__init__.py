@@ -1,0 +1,1 @@
+"""Tools beside the product: the demo, the benchmark and the soak run."""
