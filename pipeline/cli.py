@@ -333,7 +333,7 @@ def _sql(args: argparse.Namespace) -> int:
 
 def _metrics(args: argparse.Namespace) -> int:
     from pipeline.plan import load_plan
-    from pipeline.report import weekly_metrics
+    from pipeline.report.weekly import weekly_metrics
     from pipeline.settings import Settings
     from pipeline.sinks.warehouse import Warehouse
     from pipeline.tools.demo import weekly_table

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from pipeline.model import Source
 from pipeline.plan import load_plan
-from pipeline.report import weekly_metrics
+from pipeline.report.weekly import weekly_metrics
 from pipeline.runtime.broker import BufferedProducer, create_topics
 from pipeline.runtime.lag import wait_until_caught_up
 from pipeline.runtime.worker import WorkerProcess, migrate_warehouse

@@ -18,7 +18,7 @@ from warehouse_fill import fill, migrated, simulation
 
 from pipeline.aggregate.batch import TABLE_COLUMNS, Batch, BatchRules, RawMessage, build_batch
 from pipeline.plan import load_plan
-from pipeline.report import weekly_metrics
+from pipeline.report.weekly import weekly_metrics
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import MIGRATIONS, Warehouse, WarehouseError
 

@@ -17,7 +17,7 @@ from pipeline.aggregate.batch import TABLE_COLUMNS, BatchRules
 from pipeline.aggregate.privacy import Pseudonymizer
 from pipeline.model import AuthEvent, HelpdeskTicket
 from pipeline.plan import load_plan, save_plan
-from pipeline.report import weekly_metrics
+from pipeline.report.weekly import weekly_metrics
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import RETAINED, USER_TABLES
 from pipeline.sources.registry import PARSERS

@@ -2,7 +2,7 @@
 pipeline makes `weekly_metrics` differ from the simulator's truth.json.
 
 The simulator states the passwordless rule on its own (pipeline/simulate/truth.py) and the
-report defines its rates on its own (pipeline/report.py). Each test here breaks the pipeline
+report defines its rates on its own (pipeline/report/weekly.py). Each test here breaks the pipeline
 side alone, after the rollout was simulated, fills a fresh embedded warehouse as the worker
 would (tests/warehouse_fill.py), and asserts the answer moved away from both the unbroken
 pipeline's answer (the mutation reached the code path) and the truth.
@@ -22,11 +22,11 @@ from warehouse_fill import fill, migrated, simulation
 
 import pipeline.aggregate.batch
 import pipeline.classify
-import pipeline.report
+import pipeline.report.weekly
 from pipeline.aggregate.signins import SIGN_IN_PART_COLUMNS, SignInPart
 from pipeline.model import Method
 from pipeline.plan import load_plan
-from pipeline.report import WeekNumbers, fraction, weekly_metrics
+from pipeline.report.weekly import WeekNumbers, fraction, weekly_metrics
 from pipeline.sinks.warehouse import Warehouse
 
 USERS, WEEKS, SEED = 100, 30, 13
@@ -240,10 +240,10 @@ def test_a_wrong_rate_formula_fails_the_truth(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     helper, wrong, keys = RATE_MUTATIONS[mutation]
-    assert callable(getattr(pipeline.report, helper))
+    assert callable(getattr(pipeline.report.weekly, helper))
     assert weekly_metrics(control_warehouse, load_plan()) == rollout.truth  # reopened: the same
 
-    monkeypatch.setattr(pipeline.report, helper, wrong)
+    monkeypatch.setattr(pipeline.report.weekly, helper, wrong)
     mutated = weekly_metrics(control_warehouse, load_plan())
 
     assert mutated != rollout.control

@@ -20,7 +20,7 @@ from pipeline.grafana import check as grafana_check
 from pipeline.grafana.alerts import rule_groups
 from pipeline.grafana.dashboards import dashboards
 from pipeline.plan import load_plan, save_plan
-from pipeline.report import phase_gates, weekly_metrics
+from pipeline.report.weekly import phase_gates, weekly_metrics
 from pipeline.runtime.lag import wait_until_caught_up
 from pipeline.runtime.worker import WorkerProcess, kafka_bootstrap, prepare_warehouse
 from pipeline.settings import Settings

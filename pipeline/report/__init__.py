@@ -1,0 +1,1 @@
+"""The read side for people without Grafana: the weekly metrics and the weekly review report."""
