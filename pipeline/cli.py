@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from pipeline.classify.stats import ClassifyStats
 from pipeline.collect import roster_file
+from pipeline.entry import warehouse_errors
 from pipeline.model import NormalizedEvent, Source, json_line
 from pipeline.receive.cli import add_command as add_receive_command
 from pipeline.sources.records import read_records, split_batch
@@ -455,26 +456,6 @@ def _name_value(text: str) -> tuple[str, str]:
 def _utc(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def warehouse_errors(work: Callable[[], int]) -> int:
-    """Run a warehouse (or worker) command; its failures become one plain line on stderr."""
-    from clickhouse_connect.driver.exceptions import ClickHouseError
-
-    from pipeline.runtime.broker import TopicSetupError
-    from pipeline.sinks.warehouse import WarehouseError
-
-    try:
-        return work()
-    except (WarehouseError, TopicSetupError) as exc:
-        print(f"pipeline: {exc}", file=sys.stderr)
-        return 2
-    except ClickHouseError as exc:
-        print(
-            f"pipeline: the warehouse refused the query: {' '.join(str(exc).split())}",
-            file=sys.stderr,
-        )
-        return 1
 
 
 def _text_table(columns: list[str], rows: list[tuple]) -> str:

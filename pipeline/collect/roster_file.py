@@ -888,7 +888,7 @@ def _write(name: str, users: list[WorkforceUser], today: date) -> int:
     from aiokafka.errors import KafkaError
 
     from pipeline.aggregate.batch import BatchRules
-    from pipeline.cli import warehouse_errors
+    from pipeline.entry import warehouse_errors
 
     settings = Settings()
     bootstrap = settings.kafka.bootstrap
