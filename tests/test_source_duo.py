@@ -436,51 +436,59 @@ def test_does_not_recognize_other_vendors(event: dict[str, Any]) -> None:
 
 
 # --- Records as real shippers deliver them ------------------------------------------------------
-# elastic_*.json are unedited records from Elastic's Cisco Duo integration test data,
-# elastic/integrations packages/cisco_duo/data_stream/<stream>/_dev/test/pipeline/:
-#   elastic_auth_push: auth/test-auth.log (line 1, the Admin API doc sample)
-#   elastic_activity_webauthn_create: activity/test-activity.log (line 1)
-#   elastic_admin_set_password_spaced_iso: admin/test-admin.log (line 4)
-#   elastic_offline_enrollment: offline_enrollment/test-offline-enrollment.log
-#   elastic_telephony_v1: telephony/test-telephony.log (line 1)
-#   elastic_telephony_v2: telephony_v2/test-telephony-v2.log (line 2)
+# Our own records in the shapes of the Admin API logs (https://duo.com/docs/adminapi):
+#   auth_push_approved_v2: Authentication Logs v2, the documented example's field set
+#   activity_webauthn_create_failure: Activity Logs, a failed security-key registration
+#   admin_set_password_spaced_iso: Administrator Logs v1 with `isotimestamp` written
+#       "2025-05-06T09: 12: 45+00: 00", as real administrator records carry it
+#       (docs/sources/duo.md)
+#   offline_enrollment_windows_logon: Offline Enrollment Logs (`o2fa_user_provisioned`)
+#   telephony_v1_admin_login_call: Telephony Logs v1 (no id; `isotimestamp` + `timestamp`)
+#   telephony_v2_auth_call: Telephony Logs v2 (`telephony_id`, `txid`, `ts`)
 @pytest.mark.parametrize(
     ("name", "kind", "event_id", "time"),
     [
         (
-            "elastic_auth_push",
+            "auth_push_approved_v2",
             Kind.AUTHENTICATION,
-            "340a23e3-23f3-23c1-87dc-1491a23dfdbb",
-            datetime(2020, 2, 13, 18, 56, 20, 351346, tzinfo=UTC),
+            "5f763fae-b825-423b-802b-927a195c8baf",
+            datetime(2025, 3, 11, 8, 42, 17, 204519, tzinfo=UTC),
         ),
         (
-            "elastic_activity_webauthn_create",
+            "activity_webauthn_create_failure",
             Kind.ENROLLMENT,
-            "720b8360-078b-47c4-adc7-7968df1caef0",
-            datetime(2023, 3, 21, 15, 51, 22, 591015, tzinfo=UTC),
+            "ee760c99-132e-488a-b3fc-580483d767f2",
+            datetime(2025, 4, 22, 13, 5, 48, 730162, tzinfo=UTC),
         ),
-        (  # "2021-07-20T11: 44: 09+00: 00": the Unix `timestamp` places it
-            "elastic_admin_set_password_spaced_iso",
+        (  # "2025-05-06T09: 12: 45+00: 00": the Unix `timestamp` places it
+            "admin_set_password_spaced_iso",
             Kind.OTHER,
             None,
-            datetime(2021, 7, 20, 11, 44, 9, tzinfo=UTC),
+            datetime(2025, 5, 6, 9, 12, 45, tzinfo=UTC),
         ),
         (
-            "elastic_offline_enrollment",
+            "offline_enrollment_windows_logon",
             Kind.ENROLLMENT,
             None,
-            datetime(2019, 8, 30, 16, 10, 5, tzinfo=UTC),
+            datetime(2025, 1, 15, 10, 27, 33, tzinfo=UTC),
         ),
-        ("elastic_telephony_v1", Kind.OTHER, None, datetime(2021, 7, 22, 12, 59, 30, tzinfo=UTC)),
         (
-            "elastic_telephony_v2",
+            "telephony_v1_admin_login_call",
             Kind.OTHER,
-            "60799fee-f08f-4ba8-971f-4e53b3473e9a",
-            datetime(2023, 1, 26, 20, 54, 12, 573580, tzinfo=UTC),
+            None,
+            datetime(2025, 2, 3, 16, 44, 9, tzinfo=UTC),
+        ),
+        (
+            "telephony_v2_auth_call",
+            Kind.OTHER,
+            "f8427796-cf11-4d4e-a0b8-34b1387a1e4c",
+            datetime(2025, 2, 3, 17, 2, 51, 418305, tzinfo=UTC),
         ),
     ],
 )
-def test_public_records_parse(name: str, kind: Kind, event_id: str | None, time: datetime) -> None:
+def test_records_as_shippers_deliver_them_parse(
+    name: str, kind: Kind, event_id: str | None, time: datetime
+) -> None:
     """`None`: a log that has no record id (v1 administrator, offline enrollment, telephony)."""
     event = duo.parse(raw(name))
     assert event.kind is kind
@@ -507,10 +515,10 @@ def _reshipped(record: dict[str, Any]) -> list[bytes]:
 @pytest.mark.parametrize(
     ("name", "id_key"),
     [
-        ("elastic_auth_push", "txid"),
-        ("elastic_activity_webauthn_create", "activity_id"),
-        ("elastic_telephony_v2", "telephony_id"),
-        ("elastic_admin_set_password_spaced_iso", None),
+        ("auth_push_approved_v2", "txid"),
+        ("activity_webauthn_create_failure", "activity_id"),
+        ("telephony_v2_auth_call", "telephony_id"),
+        ("admin_set_password_spaced_iso", None),
     ],
 )
 def test_record_without_its_id_gets_an_id_derived_from_its_content(
@@ -536,7 +544,7 @@ def test_record_without_its_id_gets_an_id_derived_from_its_content(
 
 
 def test_auth_record_without_txid_or_time_is_rejected_for_its_time() -> None:
-    record = fixture("elastic_auth_push")
+    record = fixture("auth_push_approved_v2")
     for key in ("txid", "isotimestamp", "timestamp"):
         del record[key]
     with pytest.raises(RejectedEvent, match="missing timestamp `isotimestamp`"):
@@ -563,14 +571,14 @@ def test_auth_record_without_txid_or_time_is_rejected_for_its_time() -> None:
     ],
 )
 def test_auth_time_forms(iso: str | None, epoch: int | None, expected: datetime) -> None:
-    record = fixture("elastic_auth_push")
+    record = fixture("auth_push_approved_v2")
     record.update(isotimestamp=iso, timestamp=epoch)
     assert duo.parse(json.dumps(record)).time == expected
 
 
 def test_zoneless_iso_without_epoch_is_rejected() -> None:
     """Duo does not document `isotimestamp` as UTC without its offset: not guessed."""
-    record = fixture("elastic_auth_push")
+    record = fixture("auth_push_approved_v2")
     record.update(isotimestamp="2020-02-13T18:56:20", timestamp=None)
     with pytest.raises(RejectedEvent, match="has no timezone"):
         duo.parse(json.dumps(record))

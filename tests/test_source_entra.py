@@ -497,14 +497,16 @@ def test_reject_is_the_only_exception_for_odd_values() -> None:
 
 
 # --- records as real shippers deliver them ----------------------------------------------------
-# elastic_*.json are unedited records from Elastic's Azure integration test data,
-# elastic/integrations packages/azure/data_stream/<stream>/_dev/test/pipeline/<file>:
-#   elastic_eh_adfs_signin_dotnet_time: signinlogs, test-adfs-signin.log
-#   elastic_eh_service_principal_dotnet_time: signinlogs,
-#       test-alternative-time-and-duration-as-string.log
-#   elastic_eh_signin_without_created_datetime: signinlogs,
-#       test-created-datetime-timestamp.log (line 2)
-#   elastic_eh_audit_update_service_principal: auditlogs, test-audit-logs-edgecases.log (line 1)
+# Our own Event Hub records (Azure Monitor resource log schema,
+# https://learn.microsoft.com/azure/azure-monitor/essentials/resource-logs-schema) in the shapes
+# real shippers reported:
+#   eh_adfs_signin_dotnet_time: an AD FS sign-in (ADFSSignInLogs) whose envelope `time` is in
+#       .NET's month-first format (elastic/integrations#16537)
+#   eh_service_principal_signin_dotnet_time: ServicePrincipalSignInLogs, month-first `time`
+#       (elastic/integrations#15977), `durationMs` as a string (elastic/integrations#15976)
+#   eh_signin_without_created_datetime: SignInLogs whose `properties` lack `createdDateTime`
+#   eh_audit_update_service_principal: AuditLogs, a managed identity updating a service
+#       principal (`Directory_<correlationId>_…` id, 7-digit fractions)
 
 
 def test_adfs_sign_in_with_a_dotnet_time_is_kept() -> None:
@@ -512,39 +514,39 @@ def test_adfs_sign_in_with_a_dotnet_time_is_kept() -> None:
     the record was a dead letter before. AD FS sign-ins (ADFSSignInLogs) stay `other`: the
     Entra sign-in of a federated user is logged in SignInLogs too, so counting both would
     count one sign-in twice."""
-    event = entra.parse(load("elastic_eh_adfs_signin_dotnet_time.json"))
+    event = entra.parse(load("eh_adfs_signin_dotnet_time.json"))
     assert event.kind is Kind.OTHER
     assert event.event_type == "ADFSSignInLogs"
-    assert event.event_id == "58f8ce73-9fc8-4f02-8ea8-1908964f842e"
-    assert event.time == datetime(2025, 12, 12, 14, 56, 31, tzinfo=UTC)  # createdDateTime
-    assert event.user == "april.oniel@turtles.com"
+    assert event.event_id == "86de3704-35ee-4724-9d32-e3177f9131fb"
+    assert event.time == datetime(2026, 2, 17, 15, 58, 32, tzinfo=UTC)  # createdDateTime
+    assert event.user == "ana.lima@example.com"
 
 
 def test_service_principal_sign_in_with_a_dotnet_time() -> None:
-    event = entra.parse(load("elastic_eh_service_principal_dotnet_time.json"))
+    event = entra.parse(load("eh_service_principal_signin_dotnet_time.json"))
     assert event.kind is Kind.OTHER and event.interactive is False
-    assert event.event_id == "66666666-6666-6666-6666-666666666666"
-    assert event.time == datetime(2025, 11, 14, 1, 46, 16, 428297, tzinfo=UTC)
+    assert event.event_id == "be56f6a5-2e9a-4c34-b2ee-05fef0151470"
+    assert event.time == datetime(2026, 1, 8, 7, 19, 40, 518362, tzinfo=UTC)  # 7th digit cut
 
 
 def test_sign_in_without_created_datetime_takes_the_envelope_time() -> None:
-    event = sign_in("elastic_eh_signin_without_created_datetime.json")
+    event = sign_in("eh_signin_without_created_datetime.json")
     assert event.kind is Kind.AUTHENTICATION
-    assert event.time == datetime(2026, 7, 10, 20, 3, 31, 273742, tzinfo=UTC)  # 7 digits
-    assert event.user == "testuser2@example.com"
+    assert event.time == datetime(2025, 10, 21, 13, 47, 8, 605193, tzinfo=UTC)  # 7 digits
+    assert event.user == "joana.reis@example.com"
 
 
-def test_public_audit_record() -> None:
-    event = entra.parse(load("elastic_eh_audit_update_service_principal.json"))
+def test_audit_record_as_event_hubs_delivers_it() -> None:
+    event = entra.parse(load("eh_audit_update_service_principal.json"))
     assert event.kind is Kind.OTHER
     assert event.event_type == "Update service principal"
-    assert event.event_id == "Directory_87979703-118b-498f-99c2-ccd1a56f1a5a_ULAYA_144938566"
-    assert event.time == datetime(2022, 1, 22, 18, 15, 2, 387542, tzinfo=UTC)
+    assert event.event_id == "Directory_ca3b2e83-3bc6-464b-ad11-367de4e1e6c4_QTZRM_724685909"
+    assert event.time == datetime(2025, 9, 30, 6, 52, 14, 903671, tzinfo=UTC)
 
 
 def _without_own_time(time: str) -> bytes:
-    """The public sign-in record without `createdDateTime`, with `time` as given."""
-    record = json.loads(load("elastic_eh_adfs_signin_dotnet_time.json"))
+    """The AD FS sign-in record as SignInLogs without `createdDateTime`, `time` as given."""
+    record = json.loads(load("eh_adfs_signin_dotnet_time.json"))
     record.update(category="SignInLogs", time=time)
     del record["properties"]["createdDateTime"]
     return json.dumps(record).encode()
@@ -596,11 +598,11 @@ def test_envelope_time_that_cannot_be_placed_is_rejected(time: str, reason: str)
 
 
 def test_unreadable_created_datetime_falls_back_to_the_envelope_time() -> None:
-    record = json.loads(load("elastic_eh_adfs_signin_dotnet_time.json"))
+    record = json.loads(load("eh_adfs_signin_dotnet_time.json"))
     record["category"] = "SignInLogs"
     record["properties"]["createdDateTime"] = "not a date"
     event = entra.parse(json.dumps(record))
-    assert event.time == datetime(2025, 12, 12, 15, 3, 58, tzinfo=UTC)
+    assert event.time == datetime(2026, 2, 17, 16, 5, 9, tzinfo=UTC)  # "2/17/2026 4:05:09 PM"
     del record["time"]
     with pytest.raises(RejectedEvent, match="unreadable timestamp `createdDateTime`"):
         entra.parse(json.dumps(record))
@@ -628,7 +630,7 @@ def _reshipped(record: dict) -> list[bytes]:
         ("graph_signin_password_only.json", ("id",)),
         ("eh_signin_passkey_synced.json", ("properties", "id")),
         ("graph_audit_registered_push.json", ("id",)),
-        ("elastic_eh_adfs_signin_dotnet_time.json", ("properties", "id")),
+        ("eh_adfs_signin_dotnet_time.json", ("properties", "id")),
     ],
 )
 def test_record_without_id_gets_an_id_derived_from_its_content(

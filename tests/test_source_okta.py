@@ -597,32 +597,32 @@ def test_any_value_in_any_field_gives_an_event_or_a_reject(
 
 
 # -- records as real shippers deliver them -------------------------------------------------------
-# elastic_*.json are unedited records from Elastic's Okta integration test data,
-# elastic/integrations packages/okta/data_stream/system/_dev/test/pipeline/
-# test-okta-system-events.log (lines 2 and 3).
+# Our own Classic records of one `/api/v1/authn` sign-in: `user.session.start` and
+# `policy.evaluate_sign_on` sharing one `externalSessionId` and `transaction.id`, complete
+# LogEvents (https://developer.okta.com/docs/reference/api/system-log/) with their null fields.
 
 
 @pytest.mark.parametrize(
     ("name", "event_type", "time"),
     [
         (
-            "elastic_session_start.json",
+            "authn_session_start.json",
             "user.session.start",
-            datetime(2020, 2, 14, 20, 18, 57, 718000, tzinfo=UTC),
+            datetime(2025, 6, 3, 7, 41, 12, 306000, tzinfo=UTC),
         ),
         (
-            "elastic_policy_evaluate.json",
+            "authn_policy_evaluate_sign_on.json",
             "policy.evaluate_sign_on",
-            datetime(2020, 2, 14, 20, 18, 57, 762000, tzinfo=UTC),
+            datetime(2025, 6, 3, 7, 41, 12, 351000, tzinfo=UTC),
         ),
     ],
 )
-def test_public_records_parse(name: str, event_type: str, time: datetime) -> None:
+def test_records_as_shippers_deliver_them_parse(name: str, event_type: str, time: datetime) -> None:
     event = okta.parse(raw(name))
     assert event.event_type == event_type
     assert event.time == time
     assert event.event_id == load(name)["uuid"]
-    assert event.user == "xxxxxx@elastic.co"
+    assert event.user == "ana.lima@example.com"
 
 
 def _reversed(value: object) -> object:

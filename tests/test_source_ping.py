@@ -523,36 +523,39 @@ def test_no_other_exception_on_mangled_fixtures(path: Path) -> None:
 
 
 # ------------------------------------------------------- records as real shippers deliver them
-# elastic_p1_*.json are unedited PingOne activities from Elastic's PingOne integration test
-# data, elastic/integrations packages/ping_one/data_stream/audit/_dev/test/pipeline/
-# test-pipeline-audit.log (lines 3 and 4; the ids are Elastic's anonymised placeholders).
+# Our own PingOne activities ("Audit Activities",
+# https://developer.pingidentity.com/pingone-api/platform/audit-activities.html):
+# an application created with no `actors` recorded, and one an administrator updated in the
+# admin console (`actors.client` "adminui", `actors.user`).
 
 
 @pytest.mark.parametrize(
-    ("name", "event_type", "time", "user"),
+    ("name", "event_type", "event_id", "time", "user"),
     [
         (
-            "elastic_p1_application_created.json",
+            "p1_application_created_without_actors.json",
             "APPLICATION.CREATED",
-            datetime(2022, 7, 6, 6, 12, 0, 405000, tzinfo=UTC),
+            "34b05623-d007-497e-9c65-6ab7eb43d1b3",
+            datetime(2025, 5, 19, 4, 27, 36, 842000, tzinfo=UTC),
             None,
         ),
         (
-            "elastic_p1_application_updated.json",
+            "p1_application_updated_by_admin.json",
             "APPLICATION.UPDATED",
-            datetime(2022, 7, 6, 11, 31, 55, 312000, tzinfo=UTC),
-            "example@gmail.com",
+            "335a7eb0-a855-4f41-9264-a2d7cd3a1e84",
+            datetime(2025, 5, 19, 9, 3, 21, 560000, tzinfo=UTC),
+            "rui.alves@example.net",
         ),
     ],
 )
-def test_public_activities_parse(
-    name: str, event_type: str, time: datetime, user: str | None
+def test_activities_as_delivered_parse(
+    name: str, event_type: str, event_id: str, time: datetime, user: str | None
 ) -> None:
     event = auth(name)
     assert event.kind is Kind.OTHER
     assert event.event_type == event_type
-    assert event.time == time  # recordedAt
-    assert event.event_id == "123abc123-12ab-1234-1abc-abc123abc12"
+    assert event.time == time  # recordedAt, not createdAt
+    assert event.event_id == event_id
     assert event.user == user
     assert event.app == ("adminui" if user else None)
 

@@ -121,17 +121,20 @@ EXPECTED = {
         summary="Locked out since the phishing incident - need emergency access",
         event_type="jira.issue",
     ),
-    # Unedited: ServiceNow's demo incident as Elastic's integration exported it
-    # (`sysparm_display_value=all`), elastic/integrations packages/servicenow/data_stream/
-    # event/_dev/test/pipeline/test-event.log (line 5).
-    "elastic_servicenow_incident_display_all.json": dict(
+    # Our own closed incident as Elastic's ServiceNow input fetches it
+    # (`sysparm_display_value=all&sysparm_exclude_reference_link=true`, then adds `table_name`:
+    # elastic/integrations packages/servicenow/data_stream/event/agent/stream/cel.yml.hbs):
+    # every field {"display_value", "value"}, journal fields with the entries as
+    # `display_value` and an empty `value`, dates with `value` in UTC and `display_value` in
+    # the reader's zone (5 h behind).
+    "servicenow_incident_display_all_closed.json": dict(
         system="servicenow",
-        event_id="1c741bd70b2322007518478d83673af3",
-        number="INC0000060",
-        time=datetime(2016, 12, 12, 15, 19, 57, tzinfo=UTC),  # `value` (UTC), not the display
+        event_id="9a57b49c0e734f3897dac4af46e9f78b",
+        number="INC0020417",
+        time=datetime(2025, 11, 18, 14, 6, 23, tzinfo=UTC),  # `value` (UTC), not the display
         user=None,  # caller_id without dot-walked e-mail or user name
         scenario=Scenario.OTHER,
-        summary="Unable to connect to email",
+        summary="Floor 3 printer jams on every job",
         event_type="servicenow.incident",
     ),
     "jira_v2_issue_datacenter.json": dict(
@@ -453,13 +456,11 @@ def test_random_json_never_raises_anything_else(value: Any) -> None:
 # --- records as real shippers deliver them ----------------------------------------------------
 
 
-def test_public_change_request_with_a_slash_date_is_rejected_as_ambiguous() -> None:
-    """Unedited record of Elastic's ServiceNow test data (test-event.log, line 2), whose
-    `opened_at` is "10/24/2023 7:07:31": the instance's date format decides between d/m and
-    m/d, and the record does not say which (Elastic needs a `date_format_preference`)."""
-    data = (
-        FIXTURES / "rejected" / "elastic_servicenow_change_request_slash_date.json"
-    ).read_bytes()
+def test_a_change_request_with_a_slash_date_is_rejected_as_ambiguous() -> None:
+    """A change request whose `opened_at` is "11/07/2025 9:42:18", the slash form an instance
+    with a custom date format returns: that format decides between d/m and m/d, and the record
+    does not say which (Elastic's integration needs a `date_format_preference` for it)."""
+    data = (FIXTURES / "rejected" / "servicenow_change_request_slash_date.json").read_bytes()
     with pytest.raises(RejectedEvent, match="day/month order") as caught:
         tickets.parse(data)
     assert "opened_at" in caught.value.reason
@@ -510,7 +511,7 @@ def _reshipped(record: dict[str, Any]) -> list[bytes]:
     ("name", "id_path", "changed"),
     [
         (SN, ("sys_id",), ("short_description",)),
-        ("elastic_servicenow_incident_display_all.json", ("sys_id",), ("sys_updated_on",)),
+        ("servicenow_incident_display_all_closed.json", ("sys_id",), ("sys_updated_on",)),
         (JIRA, ("id",), ("fields", "summary")),
     ],
 )
