@@ -18,6 +18,7 @@ from pipeline.collect import roster_file
 from pipeline.entry import warehouse_errors
 from pipeline.model import NormalizedEvent, Source, json_line
 from pipeline.receive.cli import add_command as add_receive_command
+from pipeline.simulate.tenant.cli import add_serve_arguments
 from pipeline.sources.records import read_records, split_batch
 from pipeline.sources.registry import RejectedEvent, parse
 
@@ -59,7 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="generate a six-phase rollout in the vendors' raw log formats, with its truth",
         description="Write DIR/{okta,entra,ping,duo,tickets,roster}.ndjson and DIR/truth.json, "
-        "or produce the events to the raw Kafka topics with --kafka.",
+        "or produce the events to the raw Kafka topics with --kafka, or serve them through the "
+        "vendors' APIs with --serve HOST:PORT.",
     )
     simulate.add_argument("--users", type=_positive_int, default=5000)
     simulate.add_argument("--weeks", type=_positive_int, default=30)
@@ -98,6 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="message: one record per message (line); native: as the vendors deliver, Entra "
         "as Event Hubs bodies, Okta as Event Hook bodies, several records each",
     )
+    add_serve_arguments(simulate)
     simulate.set_defaults(handler=_simulate)
 
     demo = commands.add_parser(
@@ -255,6 +258,11 @@ def _classify(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from pipeline.runtime.broker import TopicSetupError
     from pipeline.simulate.run import simulate
+
+    if args.serve:
+        from pipeline.simulate.tenant.cli import serve_from_args
+
+        return serve_from_args(args)
 
     try:
         summary = simulate(
