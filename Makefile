@@ -4,9 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench soak schemas clean
+.PHONY: setup system run test lint bench soak schemas clean
 
-setup: $(STAMP)
+setup: system $(STAMP)
+
+# Debian packages the weekly review report needs: chromium prints its PDF and runs its browser
+# test (tests/test_report_browser.py), poppler-utils reads the PDF back (pdftotext), DejaVu
+# gives the charts' text its metrics. Installed once, as root (as CI runs), skipped when there.
+SYSTEM_PACKAGES := chromium poppler-utils fonts-dejavu-core
+system:
+	@if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null \
+		|| [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then \
+		echo "installing $(SYSTEM_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
 
 # Re-installs when pyproject.toml changes; the stamp makes `make test` / `make run` work alone.
 $(STAMP): pyproject.toml

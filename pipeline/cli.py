@@ -18,6 +18,7 @@ from pipeline.collect import roster_file
 from pipeline.entry import warehouse_errors
 from pipeline.model import NormalizedEvent, Source, json_line
 from pipeline.receive.cli import add_command as add_receive_command
+from pipeline.report.cli import add_command as add_report_command
 from pipeline.simulate.tenant.cli import add_serve_arguments
 from pipeline.sources.records import read_records, split_batch
 from pipeline.sources.registry import RejectedEvent, parse
@@ -213,6 +214,7 @@ def _build_parser() -> argparse.ArgumentParser:
     schemas.set_defaults(handler=_schemas)
     roster_file.add_command(commands)
     add_receive_command(commands)
+    add_report_command(commands)
     return parser
 
 

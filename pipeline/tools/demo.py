@@ -3,7 +3,8 @@
 It starts the embedded Kafka broker (unless PIPELINE_KAFKA_BOOTSTRAP names one), prepares
 the warehouse (PIPELINE_CLICKHOUSE_DSN, by default the embedded one under var/), simulates
 a rollout into the raw topics, runs `pipeline worker` until it has caught up, and prints
-the weekly metrics as the warehouse holds them, beside the simulator's truth.
+the weekly metrics as the warehouse holds them, beside the simulator's truth, and ends by
+writing the weekly review report for the demo's last week (`pipeline report`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pipeline.grafana import check as grafana_check
 from pipeline.grafana.alerts import rule_groups
 from pipeline.grafana.dashboards import dashboards
 from pipeline.plan import load_plan, save_plan
+from pipeline.report.data import ReportError, read_report
+from pipeline.report.render import BrowserError, write_report
 from pipeline.report.weekly import phase_gates, weekly_metrics
 from pipeline.runtime.lag import wait_until_caught_up
 from pipeline.runtime.worker import WorkerProcess, kafka_bootstrap, prepare_warehouse
@@ -128,6 +131,11 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
             start=end - timedelta(days=30),
             end=end,
         )
+        review, no_review = None, ""
+        try:
+            review = read_report(warehouse)
+        except ReportError as exc:
+            no_review = str(exc)
     truth = orjson.loads((out / "truth.json").read_bytes())
     same = sum(
         ours == theirs for ours, theirs in zip(metrics["weeks"], truth["weeks"], strict=False)
@@ -159,6 +167,19 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
     print('  pipeline sql "SELECT * FROM weekly_metrics ORDER BY week_start"')
     print("  pipeline metrics --format json")
     print("  pipeline grafana check --var department=Engineering")
+    if review is None:
+        print(f"No weekly review report: {no_review}")
+    else:
+        earlier = metrics["weeks"][len(metrics["weeks"]) // 2]["week"]
+        print(f"  pipeline report --week {earlier} --format html,pdf,png --out {out}")
+        try:
+            written = write_report(review, out, ["html", "pdf"])
+        except BrowserError as exc:  # the page and its numbers are written before the PDF
+            written = [out / f"report-{review.week}.html"]
+            print(f"The weekly review report has no PDF: {exc}")
+        print(f"The weekly review report for {review.week} (open it in a browser):")
+        for path in written:
+            print(f"  {path}")
     return 0 if same == len(truth["weeks"]) == len(metrics["weeks"]) and not failed else 1
 
 
