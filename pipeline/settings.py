@@ -148,6 +148,22 @@ class Grafana(BaseSettings):
     clickhouse_password: SecretStr = SecretStr("")
 
 
+class Metrics(BaseSettings):
+    """Where a long-running process (worker, receiver, collector) serves `/metrics`,
+    `/healthz` and `/readyz`: on a port of its own, never the receiver's public one."""
+
+    model_config = _config("PIPELINE_METRICS_")
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on (0.0.0.0: all)")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port to listen on; unset: not served"
+    )
+
+
+# A ClickHouse cluster name as `ON CLUSTER` and the Distributed engine take it unquoted.
+_CLUSTER_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"
+
+
 class Settings(BaseSettings):
     model_config = _config("PIPELINE_")
 
@@ -161,6 +177,12 @@ class Settings(BaseSettings):
         default=SecretStr(f"chdb://{EMBEDDED_WAREHOUSE}"),
         description="http(s)://user:pass@host:8123/db, or chdb:///path (embedded)",
     )
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        pattern=_CLUSTER_NAME,
+        description="ClickHouse cluster (remote_servers): migrations run ON CLUSTER, with "
+        "Replicated tables and Distributed tables over them; unset: one server",
+    )
     app_id: str = Field(
         default="passwordless-pipeline", description="Faust app id: the consumer group"
     )
@@ -173,6 +195,12 @@ class Settings(BaseSettings):
         description="Most messages per batch and events per ClickHouse write (larger parts)",
     )
     batch_seconds: float = Field(default=1.0, gt=0, description="Longest wait to fill a batch")
+    watchdog_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="Seconds a worker's stream may deliver nothing while Kafka holds messages "
+        "at its position before the worker stops itself (exit 70) to be restarted; 0: never",
+    )
     max_event_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest raw event; a larger one is a dead letter"
     )
@@ -242,6 +270,7 @@ class Settings(BaseSettings):
     topics: Topics = Field(default_factory=Topics)
     kafka: Kafka = Field(default_factory=Kafka)
     grafana: Grafana = Field(default_factory=Grafana)
+    metrics: Metrics = Field(default_factory=Metrics)
 
 
 def configuration_problems(error: ValidationError, *more: type[BaseSettings]) -> str:
@@ -249,7 +278,7 @@ def configuration_problems(error: ValidationError, *more: type[BaseSettings]) ->
     secret); `more`: settings models of other commands."""
     prefixes = {
         model.__name__: str(model.model_config.get("env_prefix", ""))
-        for model in (Settings, Topics, Kafka, Grafana, *more)
+        for model in (Settings, Topics, Kafka, Grafana, Metrics, *more)
     }
     prefix = prefixes.get(error.title, "PIPELINE_")
     return "; ".join(

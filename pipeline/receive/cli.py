@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 
 from pydantic import ValidationError
@@ -18,7 +19,8 @@ DESCRIPTION = (
     "Listen on PIPELINE_RECEIVE_HOST:PIPELINE_RECEIVE_PORT (HTTPS with "
     "PIPELINE_RECEIVE_TLS_CERT_FILE) for GET/POST /okta, POST /ping and POST /ingest/{source}, "
     "each on when its secret is set, and produce each body to PIPELINE_KAFKA_BOOTSTRAP; a 2xx "
-    "answer means Kafka acknowledged it. Runs until SIGTERM or Ctrl-C."
+    "answer means Kafka acknowledged it. With PIPELINE_METRICS_PORT set, /metrics, /healthz "
+    "and /readyz there. Runs until SIGTERM or Ctrl-C."
 )
 
 
@@ -49,23 +51,41 @@ def run(args: argparse.Namespace | None = None) -> int:
         # aiokafka logs every reconnect attempt during an outage; the 503 lines and the
         # status line say it once per request instead.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    from pipeline.runtime.metrics import MetricsError, listen  # aiohttp: not for `--help`
+
     try:
-        return asyncio.run(_serve(settings, settings.kafka.bootstrap, receive, secrets))
+        metrics_socket = listen(settings.metrics)
+    except MetricsError as exc:
+        return _fail(str(exc), code=1)
+    try:
+        return asyncio.run(
+            _serve(settings, settings.kafka.bootstrap, receive, secrets, metrics_socket)
+        )
     except KeyboardInterrupt:  # Ctrl-C while starting, before the signal handlers
         return 130
 
 
 async def _serve(
-    settings: Settings, bootstrap: str, receive: ReceiveSettings, secrets: Secrets
+    settings: Settings,
+    bootstrap: str,
+    receive: ReceiveSettings,
+    secrets: Secrets,
+    metrics_socket: socket.socket | None,
 ) -> int:
     # Here, not at the top: `pipeline --help` and the other commands need no aiohttp.
     from pipeline.receive.server import Receiver, StartError
+    from pipeline.runtime.metrics import HealthServer
 
     receiver = Receiver(receive, secrets, bootstrap, settings.kafka, settings.topics)
     try:
         url = await receiver.start()
     except StartError as exc:
         return _fail(str(exc), code=1)
+    health = None
+    if metrics_socket is not None:
+        health = HealthServer(metrics_socket, receiver.metrics.registry, receiver.checks())
+        await health.start()
+        logging.getLogger("pipeline.receive").info("metrics and health on %s", health.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -78,6 +98,8 @@ async def _serve(
     )
     await stop.wait()
     await receiver.stop()
+    if health is not None:
+        await health.stop()
     return 0
 
 

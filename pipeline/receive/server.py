@@ -36,6 +36,9 @@ so the sender retries. A body answered 503 may still reach Kafka if the broker i
 within that timeout of it (aiokafka retries what it queued until it is that old, then drops
 it), and a sender may retry a body whose 200 it did not see: a body can be in Kafka twice, and
 the warehouse stores each event once, by its vendor id (see pipeline/aggregate/batch.py).
+
+Its metrics (requests, events and refusals per route) and readiness (Kafka reachable) are
+served apart, on PIPELINE_METRICS_PORT (pipeline/runtime/metrics.py), never on this port.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pipeline.model import Source
 from pipeline.receive.settings import PREFIX, ReceiveSettings, Secrets
 from pipeline.runtime.broker import TopicSetupError, create_topics
+from pipeline.runtime.metrics import Check, ReceiverMetrics
 from pipeline.settings import Kafka, Topics
 from pipeline.sources.records import split_batch
 
@@ -67,6 +71,8 @@ INGEST_SOURCES = (*(source.value for source in Source), ROSTER)
 CHALLENGE_HEADER = "X-Okta-Verification-Challenge"
 # Room for a record's framing in a produce request, over the largest message produced.
 _RECORD_OVERHEAD = 4096
+# Seconds between the readiness questions to Kafka (a metadata request).
+_KAFKA_CHECK_SECONDS = 10.0
 
 _json = msgspec.json.Decoder(msgspec.Raw)  # checks a whole document without building it
 
@@ -222,6 +228,17 @@ class Producer:
         except KafkaError as exc:
             raise Refused(503, f"Kafka did not take the message ({type(exc).__name__})") from None
 
+    async def reachable(self) -> bool:
+        """Whether Kafka answers a metadata request within the produce timeout."""
+        if self._producer is None:
+            return False
+        try:
+            return bool(
+                await asyncio.wait_for(self._producer.client.force_metadata_update(), self._timeout)
+            )
+        except (TimeoutError, KafkaError):
+            return False
+
     async def stop(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
@@ -286,12 +303,17 @@ class Receiver:
         bootstrap: str,
         kafka: Kafka,
         topics: Topics,
+        metrics: ReceiverMetrics | None = None,
     ) -> None:
         self._receive = receive
         self._bootstrap = bootstrap
         self._kafka = kafka
         self._topics = topics
         self.counters = Counters()
+        self.metrics = metrics or ReceiverMetrics()
+        # Readiness: what is wrong with Kafka (None: it answers), and a stop under way.
+        self._kafka_problem: str | None = "not started"
+        self._stopping = False
         self._okta = Route(
             "/okta", secrets.okta, receive.okta_header, f"{PREFIX}OKTA_SECRET (or _FILE)"
         )
@@ -311,6 +333,14 @@ class Receiver:
         )
         self._runner: web.AppRunner | None = None
         self._status: asyncio.Task[None] | None = None
+        self._kafka_check: asyncio.Task[None] | None = None
+
+    def checks(self) -> dict[str, Check]:
+        """The receiver's readiness: Kafka answers, and it is not stopping."""
+        return {
+            "kafka": lambda: self._kafka_problem,
+            "stopping": lambda: "the receiver is stopping" if self._stopping else None,
+        }
 
     def routes_on(self) -> list[str]:
         return [route.path for route in (self._okta, self._ping, self._ingest) if route.secret]
@@ -362,16 +392,20 @@ class Receiver:
             await self._producer.stop()
             raise
         self._runner = runner
+        self._kafka_problem = None  # the producer connected
         self._status = asyncio.create_task(self._status_lines())
+        self._kafka_check = asyncio.create_task(self._check_kafka())
         host, port = runner.addresses[0][:2]
         return f"{'https' if tls else 'http'}://{host}:{port}"
 
     async def stop(self) -> None:
         """Finish the requests under way, then flush and close the producer."""
-        if self._status is not None:
-            self._status.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._status
+        self._stopping = True
+        for task in (self._status, self._kafka_check):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._runner is not None:
             await self._runner.cleanup()
         await self._producer.stop()
@@ -409,6 +443,12 @@ class Receiver:
             await asyncio.sleep(self._receive.status_seconds)
             log.info("%s", self.counters.line())
 
+    async def _check_kafka(self) -> None:
+        while True:
+            await asyncio.sleep(_KAFKA_CHECK_SECONDS)
+            reachable = await self._producer.reachable()
+            self._kafka_problem = None if reachable else "Kafka does not answer"
+
     @web.middleware
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every answer, refusals and failures included, with one log line per request:
@@ -431,6 +471,13 @@ class Receiver:
             request[REASON] = f"internal error ({type(exc).__name__})"
         status, events, messages = response.status, request.get(EVENTS, 0), request.get(MESSAGES, 0)
         self.counters.count(status, events, messages)
+        elapsed = time.perf_counter() - started
+        route, source = _route_of(request)
+        self.metrics.answered(route, status, source, events, elapsed)
+        if status == 503:
+            self._kafka_problem = "Kafka did not acknowledge the last request's events in time"
+        elif status < 300 and messages:
+            self._kafka_problem = None
         reason = request.get(REASON)
         log.log(
             logging.ERROR if status >= 500 and status != 503 else logging.INFO,
@@ -441,7 +488,7 @@ class Receiver:
             events,
             messages,
             request.get(BODY_BYTES, 0),
-            (time.perf_counter() - started) * 1000,
+            elapsed * 1000,
             f" reason={reason}" if reason else "",
         )
         return response
@@ -512,6 +559,17 @@ class Receiver:
             raise _body_too_large(None, limit) from None
         request[BODY_BYTES] = len(body)
         return body
+
+
+def _route_of(request: web.Request) -> tuple[str, str | None]:
+    """The metrics' route (its path template; `other` for a path no route has, so that no
+    path a sender makes up becomes a series) and the source its events are for."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "other"
+    if route == "/ingest/{source}":
+        source = request.match_info.get("source")
+        return route, source if source in INGEST_SOURCES else None
+    return route, {"/okta": Source.OKTA.value, "/ping": Source.PING.value}.get(route)
 
 
 def _body_too_large(size: int | None, limit: int) -> Refused:

@@ -10,6 +10,10 @@ in the warehouse.
 Nothing here assumes one worker: raw topics have several partitions, and every warehouse
 write is idempotent, so any number of workers may share the topics. The worker keeps no
 state of its own: every number is derived from the warehouse's rows, in event time.
+
+Beside the agent: its metrics and health (runtime/metrics.py, served when
+PIPELINE_METRICS_PORT is set), and the watchdog (runtime/watchdog.py), which stops a worker
+whose stream has stalled so that its supervisor starts it again.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import io
 import logging
 import os
 import signal
+import socket
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +36,8 @@ from faust.types import EventT, StreamT
 
 from pipeline.aggregate.batch import Batch, BatchRules, RawMessage
 from pipeline.runtime.continuity import Continuity, DroppedMessages
+from pipeline.runtime.metrics import HealthServer, WorkerMetrics
+from pipeline.runtime.watchdog import Activity, Watchdog
 from pipeline.settings import Kafka, Settings
 from pipeline.sinks.warehouse import Warehouse
 from pipeline.sinks.writer import engine_reason, error_kind, write_messages
@@ -39,6 +47,8 @@ log = logging.getLogger("pipeline.worker")
 
 # Back-off while the warehouse cannot take a write: the batch waits, nothing is acked.
 _RETRY_FIRST, _RETRY_MAX = 0.5, 30.0
+# Seconds the readiness probe of an idle warehouse (SELECT 1) may take.
+_PROBE_TIMEOUT = 10.0
 
 
 class Ingested:
@@ -71,15 +81,25 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
     )
 
 
-def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust.App:
-    """A Faust app reading the configured topics and writing to `warehouse`."""
+def build_app(
+    settings: Settings,
+    warehouse: Warehouse,
+    bootstrap: str,
+    metrics_socket: socket.socket | None = None,
+) -> faust.App:
+    """A Faust app reading the configured topics and writing to `warehouse`, with its
+    watchdog; with `metrics_socket` (runtime/metrics.py: `listen`), its /metrics, /healthz
+    and /readyz there."""
     topics = settings.topics
     app = faust_app(settings, bootstrap)
-    raw = app.topic(*settings.input_topics(), key_serializer="raw", value_serializer="raw")
+    inputs = settings.input_topics()
+    raw = app.topic(*inputs, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(topics.dead_letter, key_serializer="raw", value_serializer="raw")
     rules = BatchRules.from_settings(settings)
     totals = Ingested()
     continuity = Continuity(bootstrap, settings.app_id, settings.kafka)
+    metrics = WorkerMetrics()
+    activity = Activity()
 
     @app.agent(raw, name="ingest")
     async def ingest(stream: StreamT) -> None:
@@ -89,9 +109,12 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
             with _stop_on_error("ingest"):
                 await _ingest(events)
             await _ack(stream, events)
+            activity.done()
 
     async def _ingest(events: list[EventT]) -> None:
         messages = [_raw_message(event) for event in events]
+        activity.took(messages)
+        metrics.took(len(messages))
         await _every_message_seen(messages)
         # Each partition's end as the consumer last fetched it: the lag at this write.
         ends = await app.consumer.highwaters(*{event.message.tp for event in events})
@@ -99,6 +122,8 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
         batches = await _until_written(
             partial(write_messages, warehouse, messages, rules, end_offsets),
             app,
+            activity,
+            metrics,
         )
         sent = [
             await dead_letters.send(
@@ -128,6 +153,31 @@ def build_app(settings: Settings, warehouse: Warehouse, bootstrap: str) -> faust
             log.info(
                 "%s[%s]: offsets %s to %s hold no message", topic, partition, expected, got - 1
             )
+
+    @app.timer(interval=1.0)
+    async def heartbeat() -> None:
+        assigned = frozenset(
+            (tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in inputs
+        )
+        activity.heartbeat(assigned)
+
+    @app.task
+    async def watch_and_serve() -> None:
+        Watchdog(
+            activity,
+            continuity,
+            metrics,
+            # Through the writer's own thread: the embedded engine is not to be used from two.
+            lambda: _WRITER.submit(warehouse.query, "SELECT 1").result(_PROBE_TIMEOUT),
+            lambda: app.should_stop,
+            settings.watchdog_seconds,
+        ).start()
+        if metrics_socket is not None:
+            checks = activity.checks()
+            checks["stopping"] = lambda: "the worker is stopping" if app.should_stop else None
+            server = HealthServer(metrics_socket, metrics.registry, checks)
+            await server.start()
+            log.info("metrics, health and readiness on %s", server.url)
 
     @app.task
     async def log_tasks_on_sigusr1() -> None:
@@ -203,16 +253,24 @@ class StopRequested(Exception):
     """The worker was asked to stop while a batch waited for the warehouse."""
 
 
-async def _until_written(write: Callable[[], list[Batch]], app: faust.App) -> list[Batch]:
+async def _until_written(
+    write: Callable[[], list[Batch]],
+    app: faust.App,
+    activity: Activity,
+    metrics: WorkerMetrics,
+) -> list[Batch]:
     """Run a warehouse write until it succeeds, backing off while the warehouse is away or
     busy. Never gives up on a transient error (giving up would ack events whose rows were not
     written), but a stop request ends the wait at once, with nothing acknowledged, and an
-    error no retry can mend stops the worker."""
+    error no retry can mend stops the worker. Each attempt is counted and timed, and tells
+    the worker's readiness whether the warehouse takes writes."""
     delay = _RETRY_FIRST
     loop = asyncio.get_running_loop()
     while True:
+        activity.writing = True
+        started = time.monotonic()
         try:
-            return await loop.run_in_executor(_WRITER, write)
+            batches = await loop.run_in_executor(_WRITER, write)
         except Exception as exc:
             if error_kind(exc) != "transient":
                 raise WriteFailed(
@@ -221,6 +279,14 @@ async def _until_written(write: Callable[[], list[Batch]], app: faust.App) -> li
             log.warning(
                 "warehouse write failed (%s); retrying in %.1f s", engine_reason(exc), delay
             )
+            activity.write_problem = f"the last write failed ({type(exc).__name__}); retrying"
+            metrics.retries.inc()
+        else:
+            metrics.wrote(batches, time.monotonic() - started)
+            activity.write_problem = activity.warehouse = None
+            return batches
+        finally:
+            activity.writing, activity.last_write = False, time.monotonic()
         await app.sleep(delay)  # mode's sleep: it ends early when the app is stopping
         if app.should_stop:
             raise StopRequested

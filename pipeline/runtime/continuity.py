@@ -21,6 +21,11 @@ times, and then the check raises `ContinuityUnknown`: the worker stops without
 acknowledging, as for a dropped message. Silence is never taken for absence.
 (The end offsets of a ListOffsets request are not used: the embedded broker, Tansu 0.6,
 answers it short of the true end, see pipeline/runtime/lag.py; a fetch's high watermark is exact.)
+
+The same questions tell the watchdog (pipeline/runtime/watchdog.py) where the worker stands:
+`positions` gives, per assigned partition, the group's committed offset, the next offset the
+stream must deliver, the partition's end, and whether Kafka holds a message at that next
+offset: the consumer lag, and the sign of a stream that stalled.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -55,6 +61,21 @@ BACKOFF = 0.5
 # How long one fetch waits at the broker for records (and one poll for the fetch): short,
 # since an empty answer carries the high watermark, which is an answer too.
 _FETCH_WAIT = 0.1
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a worker stands in one partition, as Kafka answers it."""
+
+    start: int  # where the group resumes: its committed offset, or the log's first offset
+    next: int  # the next offset the stream must deliver: `start`, or past what it delivered
+    end: int  # the partition's end (a fetch's high watermark)
+    held: int | None  # the first offset at or past `next` that Kafka holds a message at
+
+    @property
+    def lag(self) -> int:
+        """Messages the group has not committed yet."""
+        return max(0, self.end - self.start)
 
 
 class DroppedMessages(RuntimeError):
@@ -177,6 +198,47 @@ class Continuity:
             )
         finally:
             consumer.close(autocommit=False, timeout_ms=self._timeout_ms())
+
+    def positions(
+        self, partitions: list[tuple[str, int]], delivered: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], Position]:
+        """Where the worker stands in each partition (`delivered`: one past the last offset
+        the stream delivered, where it did). One attempt, bounded by the connect timeout
+        (TimeoutError, or the client's error): a question for a thread, not the event loop."""
+        deadline = time.monotonic() + self._kafka.connect_timeout
+        starts = self._starts(partitions)
+        nexts = {tp: max(starts[tp], delivered.get(tp, 0)) for tp in partitions}
+        wanted = {tp: TopicPartition(*tp) for tp in partitions}
+        # One record is enough to know that Kafka holds one (a fetch still returns the whole
+        # first record batch: KIP-74), and an empty answer carries the high watermark.
+        consumer = self._consumer(auto_offset_reset="earliest", max_partition_fetch_bytes=1024)
+        held: dict[tuple[str, int], int] = {}
+        ends: dict[tuple[str, int], int] = {}
+        try:
+            consumer.assign(list(wanted.values()))
+            for tp, partition in wanted.items():
+                consumer.seek(partition, nexts[tp])
+            while len(ends) < len(wanted) and (left := deadline - time.monotonic()) > 0:
+                fetched = consumer.poll(timeout_ms=_ms(min(left, _FETCH_WAIT)), max_records=500)
+                for partition, records in fetched.items():
+                    tp = (partition.topic, partition.partition)
+                    first = next((r.offset for r in records if r.offset >= nexts[tp]), None)
+                    if first is not None and tp not in held:
+                        held[tp] = first
+                        consumer.pause(partition)  # the rest of it is not the question
+                for tp, partition in wanted.items():
+                    highwater = consumer.highwater(partition)
+                    answered = highwater is not None and (tp in held or highwater <= nexts[tp])
+                    if answered and tp not in ends:
+                        ends[tp] = max(highwater, held.get(tp, -1) + 1)
+        finally:
+            consumer.close(autocommit=False, timeout_ms=self._timeout_ms())
+        if missing := [f"{t}[{p}]" for t, p in wanted if (t, p) not in ends]:
+            raise TimeoutError(
+                f"no high watermark of {', '.join(missing)} within "
+                f"{self._kafka.connect_timeout:g} s"
+            )
+        return {tp: Position(starts[tp], nexts[tp], ends[tp], held.get(tp)) for tp in partitions}
 
     def _starts(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Where the worker resumes each partition: the group's committed offset, or, with none

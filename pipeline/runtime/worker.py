@@ -16,6 +16,7 @@ import faust
 from pipeline.plan import load_plan
 from pipeline.runtime.app import build_app
 from pipeline.runtime.broker import EmbeddedBroker, create_topics
+from pipeline.runtime.metrics import MetricsError, listen
 from pipeline.runtime.process import ChildService, stop_process
 from pipeline.settings import Settings
 from pipeline.sinks.warehouse import Warehouse
@@ -52,9 +53,15 @@ def kafka_bootstrap(settings: Settings) -> Iterator[str]:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run until SIGTERM / SIGINT; offsets are committed only after warehouse writes."""
+    """Run until SIGTERM / SIGINT; offsets are committed only after warehouse writes. Exit 70
+    when it stops itself (a batch it cannot finish, a stalled stream), to be started again."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's admin chatter
+    try:
+        metrics_socket = listen(settings.metrics)  # first: a port in use is said at once
+    except MetricsError as exc:
+        print(f"pipeline worker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     with kafka_bootstrap(settings) as bootstrap, Warehouse(settings.clickhouse_dsn) as warehouse:
         if not settings.kafka.bootstrap:
             logging.getLogger("pipeline.worker").warning(
@@ -66,7 +73,7 @@ def run_worker(settings: Settings) -> None:
             bootstrap, pipeline_topics(settings), settings.topics.partitions, settings.kafka
         )
         warehouse.require_current_schema()
-        app = build_app(settings, warehouse, bootstrap)
+        app = build_app(settings, warehouse, bootstrap, metrics_socket)
         worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
         worker.execute_from_commandline()
 
