@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from pipeline.classify.stats import ClassifyStats
 from pipeline.collect import roster_file
+from pipeline.collect.cli import add_command as add_collect_command
 from pipeline.entry import warehouse_errors
 from pipeline.model import NormalizedEvent, Source, json_line
 from pipeline.receive.cli import add_command as add_receive_command
@@ -214,6 +215,7 @@ def _build_parser() -> argparse.ArgumentParser:
     schemas.set_defaults(handler=_schemas)
     roster_file.add_command(commands)
     add_receive_command(commands)
+    add_collect_command(commands)
     add_report_command(commands)
     return parser
 

@@ -10,7 +10,7 @@ import asyncio
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from typing import Self
 
@@ -88,7 +88,11 @@ class TopicSetupError(RuntimeError):
 
 
 def create_topics(
-    bootstrap: str, names: Iterable[str], partitions: int, kafka: Kafka | None = None
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    kafka: Kafka | None = None,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
     """Create the topics that do not exist yet (existing ones are left as they are), with the
     security settings of `kafka` (none: plaintext), giving up after its connect timeout."""
@@ -104,7 +108,12 @@ def create_topics(
         )
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=partitions, replication_factor=1)
+            NewTopic(
+                name,
+                num_partitions=partitions,
+                replication_factor=1,
+                topic_configs=dict(configs or {}),
+            )
             for name in names
             if name not in existing
         ]

@@ -1,0 +1,186 @@
+"""Helpers of the collector tests: the simulated tenant's settings for each collector, the
+collector run in process or as `python -m pipeline.collect` (SIGKILLed on demand), and what
+the raw topics hold afterwards."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.collect.cli import add_arguments, run
+from pipeline.simulate.tenant import Tenant
+
+# Fast failures in tests: a few attempts, short back-offs.
+QUICK = {
+    "PIPELINE_COLLECT_ATTEMPTS": "5",
+    "PIPELINE_COLLECT_BACKOFF_MAX": "0.2",
+    "PIPELINE_COLLECT_STATUS_SECONDS": "1",
+}
+
+
+def tenant_env(tenant: Tenant, vendor: str, bootstrap: str, **more: str) -> dict[str, str]:
+    """The settings a user of the simulated tenant sets for one collector."""
+    url, common = (
+        tenant.url,
+        {
+            "PIPELINE_KAFKA_BOOTSTRAP": bootstrap,
+            "PIPELINE_COLLECT_CA_FILE": str(tenant.ca_file),
+            **QUICK,
+        },
+    )
+    vendors = {
+        "okta": {"PIPELINE_OKTA_URL": url, "PIPELINE_OKTA_TOKEN": tenant.okta.api_token},
+        "entra": {
+            "PIPELINE_ENTRA_TENANT_ID": tenant.entra.tenant_id,
+            "PIPELINE_ENTRA_CLIENT_ID": tenant.entra.client_id,
+            "PIPELINE_ENTRA_CLIENT_SECRET": tenant.entra.client_secret,
+            "PIPELINE_ENTRA_AUTHORITY_URL": url,
+            "PIPELINE_ENTRA_GRAPH_URL": url,
+        },
+        "duo": {
+            "PIPELINE_DUO_HOST": tenant.duo.host,
+            "PIPELINE_DUO_URL": url,
+            "PIPELINE_DUO_IKEY": tenant.duo.ikey,
+            "PIPELINE_DUO_SKEY": tenant.duo.skey,
+            "PIPELINE_DUO_MIN_INTERVAL": "0",
+        },
+        "ping": {
+            "PIPELINE_PING_ENVIRONMENT_ID": tenant.ping.environment_id,
+            "PIPELINE_PING_CLIENT_ID": tenant.ping.client_id,
+            "PIPELINE_PING_CLIENT_SECRET": tenant.ping.client_secret,
+            "PIPELINE_PING_AUTH_URL": url,
+            "PIPELINE_PING_API_URL": tenant.ping.api_url,
+        },
+        "servicenow": {
+            "PIPELINE_SERVICENOW_URL": url,
+            "PIPELINE_SERVICENOW_USERNAME": tenant.servicenow.user,
+            "PIPELINE_SERVICENOW_PASSWORD": tenant.servicenow.password,
+        },
+        "jira": {
+            "PIPELINE_JIRA_URL": url,
+            "PIPELINE_JIRA_EMAIL": tenant.jira.email,
+            "PIPELINE_JIRA_API_TOKEN": tenant.jira.api_token,
+        },
+    }
+    return {**common, **vendors[vendor], **more}
+
+
+def window(tenant: Tenant) -> tuple[str, str]:
+    """`--since` and `--until` that hold the whole simulated rollout (a day before its first
+    record, and now)."""
+    feeds = [tenant.rollout.okta, tenant.rollout.signins, tenant.rollout.duo_authentication]
+    first = min(feed.times[0] for feed in feeds if len(feed))
+    since = datetime.fromtimestamp(first / 1000, UTC) - timedelta(days=1)
+    until = datetime.now(UTC).replace(microsecond=0)
+    return since.isoformat(), until.isoformat()
+
+
+def collect(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    *argv: str,
+) -> tuple[int, str]:
+    """`pipeline collect ARGV` in this process with `env` set: (exit code, stderr)."""
+    for name in [name for name in os.environ if name.startswith("PIPELINE_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    code = run(parser.parse_args(list(argv)))
+    return code, capsys.readouterr().err
+
+
+def messages(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes]]:
+    """Every message of `topic`, as (key, value), read to the topic's end."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        if not assigned:
+            return []
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        ends = consumer.end_offsets(assigned)
+        found: list[tuple[bytes | None, bytes]] = []
+        deadline = time.monotonic() + 30
+        while any(consumer.position(tp) < ends[tp] for tp in assigned):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for records in consumer.poll(timeout_ms=200).values():
+                found.extend((record.key, record.value) for record in records)
+        return found
+    finally:
+        consumer.close(autocommit=False)
+
+
+def ids(found: Iterable[tuple[bytes | None, bytes]], field: str) -> list[str]:
+    """The vendor id of each message (one record per message), duplicates kept."""
+    return [str(orjson.loads(value)[field]) for _, value in found]
+
+
+def child(env: dict[str, str], *argv: str, log: Path) -> subprocess.Popen[bytes]:
+    """`python -m pipeline.collect ARGV` as a child process, its output to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.collect", *argv],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def kill_during(
+    env: dict[str, str],
+    argv: list[str],
+    bootstrap: str,
+    topic: str,
+    total: int,
+    log: Path,
+    kills: int = 3,
+    seed: int = 0,
+    linger: float = 0.3,
+) -> int:
+    """Start the collector `kills` times and SIGKILL it each time once it has produced more
+    than before (a random moment, up to `linger` seconds, after its first new page), then let
+    a last run finish. The
+    number of kills that landed with part of the backfill done (events on the topic, not all)."""
+    chance = random.Random(seed)
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+
+    def ends() -> int:  # grows with every batch produced: a cheap "something new"
+        partitions = probe.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, partition) for partition in partitions]
+        return sum(probe.end_offsets(assigned).values()) if assigned else 0
+
+    midway = 0
+    try:
+        for _ in range(kills):
+            before = ends()
+            process = child(env, *argv, log=log)
+            deadline = time.monotonic() + 60
+            while process.poll() is None and ends() <= before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(chance.uniform(0, linger))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.wait(30)
+            if 0 < len({value for _, value in messages(bootstrap, topic)}) < total:
+                midway += 1
+    finally:
+        probe.close()
+    process = child(env, *argv, log=log)
+    assert process.wait(180) == 0, log.read_text()[-3000:]
+    return midway
