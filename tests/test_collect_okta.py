@@ -8,6 +8,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 from collecting import child, collect, ids, kill_during, messages, tenant_env, window
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.collect import okta
 from pipeline.collect.http import stoppable_sleep
@@ -23,6 +26,7 @@ from pipeline.collect.progress import Progress
 from pipeline.collect.runner import Context, Span, user_key
 from pipeline.collect.settings import CollectSettings
 from pipeline.model import Source
+from pipeline.runtime.broker import free_port
 from pipeline.settings import Topics
 from pipeline.simulate.tenant import Tenant
 
@@ -201,9 +205,29 @@ def test_sigkilled_during_a_backfill_and_restarted_nothing_is_missing(
     assert set(ids(messages(broker, TOPIC), "uuid")) == events
 
 
+def _scraped(port: int, path: str = "/metrics") -> tuple[int, dict[str, float]]:
+    """The status of GET path, and (for /metrics) each okta sample's value by name."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            status, text = answer.status, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, {}
+    if path != "/metrics":
+        return status, {}
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("collector") == "okta"
+    }
+    return status, values
+
+
 def test_sigterm_stops_a_live_collector_with_its_cursor_committed(
     tenant: Tenant, broker: str, tmp_path: Path
 ) -> None:
+    """...and while it runs, its /metrics count what is in the raw topic."""
+    metrics_port = free_port()
     env = tenant_env(
         tenant,
         "okta",
@@ -211,6 +235,7 @@ def test_sigterm_stops_a_live_collector_with_its_cursor_committed(
         PIPELINE_OKTA_LIMIT="100",
         PIPELINE_OKTA_POLL_SECONDS="1",
         PIPELINE_COLLECT_LOOKBACK="P60D",
+        PIPELINE_METRICS_PORT=str(metrics_port),
     )
     log = tmp_path / "log"
     process = child(env, "okta", log=log)
@@ -220,6 +245,13 @@ def test_sigterm_stops_a_live_collector_with_its_cursor_committed(
         assert time.monotonic() < deadline and process.poll() is None, log.read_text()
         time.sleep(0.2)
     time.sleep(1.5)  # a round with nothing new, then the wait for the next poll
+    status, values = _scraped(metrics_port)
+    assert status == 200
+    assert values["pipeline_collector_events_total"] == len(events)
+    assert values["pipeline_collector_pages_total"] >= len(events) / 100
+    assert values["pipeline_collector_cursor_age_seconds"] > 0
+    assert _scraped(metrics_port, "/healthz")[0] == 200
+    assert _scraped(metrics_port, "/readyz")[0] == 200
     process.send_signal(signal.SIGTERM)
     assert process.wait(15) == 0, log.read_text()
     status = [line for line in log.read_text().splitlines() if "round" in line]

@@ -148,6 +148,7 @@ def _collect(
     from pipeline.collect.runner import Context, Runner, Span
     from pipeline.collect.settings import VENDOR_SETTINGS
     from pipeline.runtime.broker import BufferedProducer, TopicSetupError, create_topics
+    from pipeline.runtime.metrics import CollectorMetrics, HealthServer, MetricsError, listen
 
     name = args.source
     bootstrap = str(settings.kafka.bootstrap)
@@ -163,6 +164,14 @@ def _collect(
         if args.since is not None
         else Span(datetime.now(UTC) - collect.lookback)
     )
+    try:
+        metrics_socket = listen(settings.metrics)
+    except MetricsError as exc:
+        return _fail(name, str(exc), code=1)
+    metrics = CollectorMetrics()
+    if metrics_socket is not None:
+        stopping = {"stopping": lambda: "the collector is stopping" if stop.is_set() else None}
+        HealthServer(metrics_socket, metrics.registry, stopping).start_in_thread()
     producer = None
     try:
         create_topics(bootstrap, [collector.topic], settings.topics.partitions, settings.kafka)
@@ -173,7 +182,7 @@ def _collect(
                 bootstrap, collect.cursor_topic, settings.kafka, producer, f"{name}/"
             )
         runner = Runner(
-            collector, producer, cursors, context.progress, stop, collect.status_seconds
+            collector, producer, cursors, context.progress, stop, collect.status_seconds, metrics
         )
         runner.run(span, once=args.once)
     except Stopped:

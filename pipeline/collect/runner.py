@@ -31,6 +31,7 @@ from pipeline.collect.progress import Progress
 from pipeline.collect.settings import CollectSettings
 from pipeline.model import Source
 from pipeline.runtime.broker import BufferedProducer
+from pipeline.runtime.metrics import CollectorMetrics
 from pipeline.settings import Topics
 from pipeline.sources.registry import PARSERS, RejectedEvent
 
@@ -157,8 +158,10 @@ class Runner:
         progress: Progress,
         stop: threading.Event,
         status_seconds: float = 60.0,
+        metrics: CollectorMetrics | None = None,
     ) -> None:
         self._collector = collector
+        self._metrics = metrics
         self._producer = producer
         self._cursors = cursors
         self._progress = progress
@@ -210,6 +213,7 @@ class Runner:
             if page.cursor is not None and self._cursors is not None:
                 self._cursors.commit(key, page.cursor)
                 self._note_cursor(stream, page.cursor)
+            self._publish()
             if time.monotonic() - self._last_status >= self._status_seconds:
                 self._status()
             if self._stop.is_set():
@@ -239,7 +243,22 @@ class Runner:
 
     def _status(self) -> None:
         self._last_status = time.monotonic()
+        self._publish()
         log.info("%s: %s", self._collector.name, self._progress.status_line())
+
+    def _publish(self) -> None:
+        """The status line's figures to /metrics (runtime/metrics.py), when served."""
+        if self._metrics is None:
+            return
+        progress = self._progress
+        self._metrics.progress(
+            progress.collector,
+            events=progress.events,
+            pages=progress.pages,
+            rate_limited=progress.rate_limited,
+            errors=progress.errors,
+            cursor_time=progress.cursor_time(),
+        )
 
 
 def cursor_time(cursor: Mapping[str, Any] | None) -> datetime | None:
