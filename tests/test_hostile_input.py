@@ -356,6 +356,15 @@ def split_items(data: bytes) -> list[bytes] | None:
         return None
 
 
+def test_a_broken_line_before_a_deep_one_is_two_inputs_each_answered() -> None:
+    """Found by the test above: read together, the broken line's open value runs into the
+    deep line, too deep to tell whether the two make one document: they are two lines."""
+    deep = b'{"records": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    code, out, err = classify_in_process(b'{"time": "2024-06-24T09:29:28Z", "op":\n' + deep + b"\n")
+    assert code == 0 and out == []
+    assert [line.split(": ")[1] for line in err] == ["stdin line 1", "stdin line 2"]
+
+
 def test_classify_survives_what_no_generator_makes_small(tmp_path: Path) -> None:
     """Through the real command: a 100 MB line, nesting 100,000 deep, an array of Event Hubs
     bodies on one line, invalid UTF-8, a file ending in a truncated array: one answer each."""

@@ -55,7 +55,8 @@ def read_records(stream: BinaryIO, name: str = "input") -> Iterator[RawRecord]:
     number, line = first
     if line.lstrip().startswith(b"["):
         whole = line + stream.read()
-        if _is_json(whole) or not _is_json(line):  # an array, whole or broken: one document
+        if _is_json(whole, too_deep=False) or not _is_json(line, too_deep=False):
+            # an array, whole, broken or too deep to read: one document
             yield from _document(whole, name)
         else:  # NDJSON whose first line is an array
             yield from _ndjson(enumerate(whole.splitlines(), start=number), name)
@@ -66,7 +67,7 @@ def read_records(stream: BinaryIO, name: str = "input") -> Iterator[RawRecord]:
     # A pretty-printed document spans lines: read it whole, or fall back to NDJSON lines.
     rest = stream.read()
     whole = line + rest
-    if _is_json(whole):
+    if _is_json(whole, too_deep=False):
         yield from _document(whole, name)
         return
     yield from _ndjson(enumerate(whole.splitlines(), start=number), name)
@@ -172,14 +173,16 @@ def _starts(value: msgspec.Raw, head: bytes) -> bool:
     return memoryview(value)[:1] == head
 
 
-def _is_json(data: bytes) -> bool:
-    """Whether `data` is one whole JSON value (checked, not built: a line may be 100 MB)."""
+def _is_json(data: bytes, too_deep: bool = True) -> bool:
+    """Whether `data` is one whole JSON value (checked, not built: a line may be 100 MB).
+    Too deep to tell: `too_deep` (a line is one input, whose parser says it is too deep; the
+    lines of a file may be a broken line and a deep one, each its own input)."""
     try:
         _raw.decode(data)
     except msgspec.DecodeError:
         return False
-    except RecursionError:  # whole, if too deep to read: its parser says so
-        return True
+    except RecursionError:
+        return too_deep
     return True
 
 
