@@ -116,6 +116,12 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--weeks", type=_positive_int, default=30)
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--out", type=Path, default=Path("var/demo"))
+    demo.add_argument(
+        "--collect",
+        action="store_true",
+        help="serve the rollout from a simulated tenant (the vendors' APIs) and bring it in "
+        "with `pipeline collect`, instead of producing it to the raw topics",
+    )
     demo.set_defaults(handler=_demo)
 
     commands.add_parser(
@@ -292,7 +298,9 @@ def _demo(args: argparse.Namespace) -> int:
     from pipeline.tools.demo import run_demo
 
     return warehouse_errors(
-        lambda: run_demo(users=args.users, weeks=args.weeks, seed=args.seed, out=args.out)
+        lambda: run_demo(
+            users=args.users, weeks=args.weeks, seed=args.seed, out=args.out, collect=args.collect
+        )
     )
 
 

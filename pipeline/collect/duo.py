@@ -15,7 +15,7 @@ What Duo documents (Admin API, https://duo.com/docs/adminapi: "Authentication Lo
   availability of new authentications … We recommend requesting logs no more than once per
   minute": `maxtime` stays PIPELINE_DUO_DELAY (at least 2 minutes) behind now, and each log is
   called at most once per PIPELINE_DUO_MIN_INTERVAL (60 s). `mintime` must be within the
-  past 180 days; an older start is moved up to that, with a warning.
+  past 180 days (PIPELINE_DUO_RETENTION); an older start is moved up to that, with a warning.
 - The cursor is Duo's own: the round's frozen window and its `next_offset` (as Duo's
   DuoLogSync and Elastic's integration keep it), so a restart resumes on the page it stopped
   at; a finished round's next window starts where it ended, less PIPELINE_DUO_OVERLAP.
@@ -54,7 +54,6 @@ PERMISSION = (
     "Applications → the Admin API application), and check PIPELINE_DUO_IKEY, PIPELINE_DUO_SKEY "
     "and PIPELINE_DUO_HOST"
 )
-RETENTION = timedelta(days=180)
 # v2 logs: (path, the records' key in `response`, the field holding a record's time)
 V2_LOGS = {
     "authentication": ("/admin/v2/logs/authentication", "authlogs", "isotimestamp"),
@@ -185,11 +184,12 @@ class V2Log:
 
     def _within_retention(self, start: datetime, now: datetime) -> datetime:
         # An hour's margin: the request is signed and sent a little after `now`.
-        oldest = now - RETENTION + timedelta(hours=1)
+        oldest = now - self._settings.retention + timedelta(hours=1)
         if start < oldest:
             log.warning(
-                "duo %s: Duo keeps 180 days; starting at %s instead of %s",
+                "duo %s: Duo keeps %s days; starting at %s instead of %s",
                 self.name,
+                self._settings.retention.days,
                 iso(oldest),
                 iso(start),
             )

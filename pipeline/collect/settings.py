@@ -235,6 +235,11 @@ class DuoSettings(_Secrets):
         description="maxtime stays this far behind now (Duo's two-minute delay)",
     )
     overlap: Duration = Field(default=timedelta(minutes=1))
+    retention: Duration = Field(
+        default=timedelta(days=180),
+        description="How far back Duo serves the v2 logs (an older mintime is refused); an "
+        "older start is moved up to it",
+    )
     poll_seconds: float = Field(default=60.0, gt=0)
 
     _list = field_validator("logs", mode="before")(_listed)

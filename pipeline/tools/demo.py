@@ -73,7 +73,9 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
+def run_demo(users: int, weeks: int, seed: int, out: Path, collect: bool = False) -> int:
+    """The demo; with `collect`, the rollout is served by the simulated tenant and brought
+    in by the collectors (pipeline/tools/demo_collect.py)."""
     started = time.perf_counter()
     # The configured plan moved to end last week, so that Grafana's default "last 30 days"
     # shows the demo's data; `pipeline simulate` keeps the plan's own dates (same seed, same bytes).
@@ -91,16 +93,22 @@ def run_demo(users: int, weeks: int, seed: int, out: Path) -> int:
             warehouse.empty()
             print(f"2/4 warehouse: {warehouse.location} (migrated, plan loaded, emptied)")
             location = warehouse.location
-        print(f"3/4 simulating a {weeks}-week rollout of {users:,} users into the raw topics")
-        summary = simulate(
-            users=users,
-            weeks=weeks,
-            seed=seed,
-            out=out,
-            plan_file=plan_file,
-            kafka=bootstrap,
-        )
-        print("    " + summary, flush=True)
+        if collect:
+            from pipeline.tools.demo_collect import collect_rollout
+
+            if not collect_rollout(users, weeks, seed, out, plan_file, bootstrap):
+                return 1
+        else:
+            print(f"3/4 simulating a {weeks}-week rollout of {users:,} users into the raw topics")
+            summary = simulate(
+                users=users,
+                weeks=weeks,
+                seed=seed,
+                out=out,
+                plan_file=plan_file,
+                kafka=bootstrap,
+            )
+            print("    " + summary, flush=True)
         print(f"4/4 running `pipeline worker` until it has caught up (log: {out}/worker.log)")
         env = {"PIPELINE_KAFKA_BOOTSTRAP": bootstrap, "PIPELINE_PLAN_FILE": str(plan_file)}
         with WorkerProcess(env, out / "worker.log") as worker:
