@@ -160,10 +160,6 @@ class Metrics(BaseSettings):
     )
 
 
-# A ClickHouse cluster name as `ON CLUSTER` and the Distributed engine take it unquoted.
-_CLUSTER_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"
-
-
 class Settings(BaseSettings):
     model_config = _config("PIPELINE_")
 
@@ -176,12 +172,6 @@ class Settings(BaseSettings):
     clickhouse_dsn: SecretStr = Field(
         default=SecretStr(f"chdb://{EMBEDDED_WAREHOUSE}"),
         description="http(s)://user:pass@host:8123/db, or chdb:///path (embedded)",
-    )
-    clickhouse_cluster: str | None = Field(
-        default=None,
-        pattern=_CLUSTER_NAME,
-        description="ClickHouse cluster (remote_servers): migrations run ON CLUSTER, with "
-        "Replicated tables and Distributed tables over them; unset: one server",
     )
     app_id: str = Field(
         default="passwordless-pipeline", description="Faust app id: the consumer group"
