@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.collect.cli import add_arguments, run
 from pipeline.simulate.tenant import Tenant
+from pipeline.tools.demo_collect import collector_env
 
 # Fast failures in tests: a few attempts, short back-offs.
 QUICK = {
@@ -32,49 +33,12 @@ QUICK = {
 
 def tenant_env(tenant: Tenant, vendor: str, bootstrap: str, **more: str) -> dict[str, str]:
     """The settings a user of the simulated tenant sets for one collector."""
-    url, common = (
-        tenant.url,
-        {
-            "PIPELINE_KAFKA_BOOTSTRAP": bootstrap,
-            "PIPELINE_COLLECT_CA_FILE": str(tenant.ca_file),
-            **QUICK,
-        },
-    )
-    vendors = {
-        "okta": {"PIPELINE_OKTA_URL": url, "PIPELINE_OKTA_TOKEN": tenant.okta.api_token},
-        "entra": {
-            "PIPELINE_ENTRA_TENANT_ID": tenant.entra.tenant_id,
-            "PIPELINE_ENTRA_CLIENT_ID": tenant.entra.client_id,
-            "PIPELINE_ENTRA_CLIENT_SECRET": tenant.entra.client_secret,
-            "PIPELINE_ENTRA_AUTHORITY_URL": url,
-            "PIPELINE_ENTRA_GRAPH_URL": url,
-        },
-        "duo": {
-            "PIPELINE_DUO_HOST": tenant.duo.host,
-            "PIPELINE_DUO_URL": url,
-            "PIPELINE_DUO_IKEY": tenant.duo.ikey,
-            "PIPELINE_DUO_SKEY": tenant.duo.skey,
-            "PIPELINE_DUO_MIN_INTERVAL": "0",
-        },
-        "ping": {
-            "PIPELINE_PING_ENVIRONMENT_ID": tenant.ping.environment_id,
-            "PIPELINE_PING_CLIENT_ID": tenant.ping.client_id,
-            "PIPELINE_PING_CLIENT_SECRET": tenant.ping.client_secret,
-            "PIPELINE_PING_AUTH_URL": url,
-            "PIPELINE_PING_API_URL": tenant.ping.api_url,
-        },
-        "servicenow": {
-            "PIPELINE_SERVICENOW_URL": url,
-            "PIPELINE_SERVICENOW_USERNAME": tenant.servicenow.user,
-            "PIPELINE_SERVICENOW_PASSWORD": tenant.servicenow.password,
-        },
-        "jira": {
-            "PIPELINE_JIRA_URL": url,
-            "PIPELINE_JIRA_EMAIL": tenant.jira.email,
-            "PIPELINE_JIRA_API_TOKEN": tenant.jira.api_token,
-        },
+    return {
+        **collector_env(tenant, vendor, bootstrap),
+        **QUICK,
+        "PIPELINE_DUO_MIN_INTERVAL": "0",
+        **more,
     }
-    return {**common, **vendors[vendor], **more}
 
 
 def window(tenant: Tenant) -> tuple[str, str]:
