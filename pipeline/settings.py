@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         default=SecretStr(f"chdb://{EMBEDDED_WAREHOUSE}"),
         description="http(s)://user:pass@host:8123/db, or chdb:///path (embedded)",
     )
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        description="A ClickHouse cluster (remote_servers) to lay the migrations out on: "
+        "Replicated tables ON CLUSTER, Distributed tables for the written ones",
+    )
     app_id: str = Field(
         default="passwordless-pipeline", description="Faust app id: the consumer group"
     )

@@ -221,6 +221,29 @@ def test_every_statement_parses_and_carries_the_salted_hash_not_the_password(
     assert grant == "GRANT SELECT ON default.* TO grafana_reader WITH REPLACE OPTION"
 
 
+def test_on_a_cluster_every_statement_runs_on_every_node_and_reads_distributed_globally(
+    reader: Reader,
+) -> None:
+    single = access.reader_statements("grafana_reader", PASSWORD, "default", salt=SALT)
+    clustered = access.reader_statements(
+        "grafana_reader", PASSWORD, "default", salt=SALT, cluster="pipeline-cluster"
+    )
+    parsed = [formatted(reader, statement) for statement in clustered]
+    for text in parsed:
+        assert " ON CLUSTER `pipeline-cluster` " in text, text
+    profile, alter_profile = parsed[:2]
+    for text in (profile, alter_profile):
+        assert text.endswith("distributed_product_mode = 'global' CONST"), text
+    # the same statements otherwise
+    for one, on_cluster in zip(single, clustered, strict=True):
+        assert (
+            on_cluster.replace(" ON CLUSTER `pipeline-cluster`", "").replace(
+                ", distributed_product_mode = 'global' CONST", ""
+            )
+            == one
+        )
+
+
 def test_the_profile_has_every_limit_bounded_and_the_rest_fixed() -> None:
     by_name = {c.name: c for c in access.constraints()}
     assert set(by_name) == set(access.SETTINGS)

@@ -724,7 +724,7 @@ def store(users: Sequence[WorkforceUser], settings: Settings, rules: BatchRules)
         dead = batch.dead_letters[0]
         user = users[dead.message.offset].user
         raise RosterFileError(f"the worker's batch builder refuses {user}: {dead.reason}")
-    with Warehouse(settings.clickhouse_dsn) as warehouse:
+    with Warehouse.from_settings(settings) as warehouse:
         for change in prepare_warehouse(warehouse, settings):
             print(f"pipeline roster import: {change}", file=sys.stderr)
         warehouse.insert("roster", batch.rows["roster"], ROSTER_COLUMNS)

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"report: {exc}", 2)
 
     def report() -> int:
-        with Warehouse(settings.clickhouse_dsn) as warehouse:
+        with Warehouse.from_settings(settings) as warehouse:
             data = read_report(warehouse, week)
         for path in write_report(data, args.out, formats, args.chromium):
             print(path)

@@ -33,7 +33,7 @@ def prepare_warehouse(warehouse: Warehouse, settings: Settings) -> list[str]:
 
 def migrate_warehouse(settings: Settings) -> list[str]:
     """`pipeline migrate` on the configured warehouse, for the tools that start workers."""
-    with Warehouse(settings.clickhouse_dsn) as warehouse:
+    with Warehouse.from_settings(settings) as warehouse:
         return prepare_warehouse(warehouse, settings)
 
 
@@ -62,7 +62,7 @@ def run_worker(settings: Settings) -> None:
     except MetricsError as exc:
         print(f"pipeline worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    with kafka_bootstrap(settings) as bootstrap, Warehouse(settings.clickhouse_dsn) as warehouse:
+    with kafka_bootstrap(settings) as bootstrap, Warehouse.from_settings(settings) as warehouse:
         if not settings.kafka.bootstrap:
             logging.getLogger("pipeline.worker").warning(
                 "PIPELINE_KAFKA_BOOTSTRAP is unset: started the embedded broker at %s "

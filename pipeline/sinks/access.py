@@ -29,6 +29,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import SecretStr
 
 from pipeline.settings import Grafana
+from pipeline.sinks.cluster import on_cluster
 from pipeline.sinks.warehouse import Warehouse, WarehouseError, embedded_path
 
 PROFILE = "passwordless_reader"
@@ -108,10 +109,18 @@ def password_hash(password: str, salt: str) -> str:
 
 
 def reader_statements(
-    user: str, password: SecretStr | str, database: str, *, salt: str | None = None
+    user: str,
+    password: SecretStr | str,
+    database: str,
+    *,
+    salt: str | None = None,
+    cluster: str | None = None,
 ) -> list[str]:
     """The statements that create the reader (or update it: each run sets its limits,
-    password and grant again), in order. `salt` is random unless given (for tests)."""
+    password and grant again), in order. `salt` is random unless given (for tests). On a
+    cluster (PIPELINE_CLICKHOUSE_CLUSTER) they run on every node, and the profile reads with
+    `distributed_product_mode = 'global'`: the views filter a Distributed table by a subquery
+    over another (sinks/cluster.py)."""
     quoted_user = _identifier(user, "user")
     quoted_database = _identifier(database, "database")
     secret = password.get_secret_value() if isinstance(password, SecretStr) else password
@@ -125,6 +134,10 @@ def reader_statements(
         raise ValueError("a salt is 16 to 128 hex digits")
     profile = _identifier(PROFILE, "profile")
     limits = ", ".join(constraint.sql() for constraint in constraints())
+    on = ""
+    if cluster is not None:
+        on = f" {on_cluster(cluster)}"
+        limits += ", distributed_product_mode = 'global' CONST"
     # CREATE … IF NOT EXISTS leaves an existing one as it is, so an ALTER follows each. The
     # user is created with its password, never without one, not even for a moment. ALTER
     # SETTINGS PROFILE … SETTINGS and ALTER USER … SETTINGS PROFILE replace the whole list.
@@ -133,14 +146,14 @@ def reader_statements(
         f"DEFAULT DATABASE {quoted_database} SETTINGS PROFILE {profile}"
     )
     return [
-        f"CREATE SETTINGS PROFILE IF NOT EXISTS {profile} SETTINGS {limits}",
-        f"ALTER SETTINGS PROFILE {profile} SETTINGS {limits}",
-        f"CREATE USER IF NOT EXISTS {quoted_user} {user_definition}",
-        f"ALTER USER {quoted_user} {user_definition}",
+        f"CREATE SETTINGS PROFILE IF NOT EXISTS {profile}{on} SETTINGS {limits}",
+        f"ALTER SETTINGS PROFILE {profile}{on} SETTINGS {limits}",
+        f"CREATE USER IF NOT EXISTS {quoted_user}{on} {user_definition}",
+        f"ALTER USER {quoted_user}{on} {user_definition}",
         # WITH REPLACE OPTION: SELECT on this database becomes the user's only privilege (a
         # grant left from an earlier database goes), in one statement. CREATE OR REPLACE
         # USER would drop the grant and leave Grafana without access until it is given back.
-        f"GRANT SELECT ON {quoted_database}.* TO {quoted_user} WITH REPLACE OPTION",
+        f"GRANT{on} SELECT ON {quoted_database}.* TO {quoted_user} WITH REPLACE OPTION",
     ]
 
 
@@ -152,7 +165,7 @@ def grant_reader(warehouse: Warehouse, user: str, password: SecretStr | str, dat
     """Create or update the reader on the warehouse's server; a line that says what it may do.
     The password is in no message: the statements carry its salted hash only, and an error
     from the server is reported without them."""
-    statements = reader_statements(user, password, database)
+    statements = reader_statements(user, password, database, cluster=warehouse.cluster)
     path = embedded_path(warehouse.location)
     if path is not None:
         raise ReaderUnsupported(

@@ -26,7 +26,8 @@ from pydantic import SecretStr
 
 from pipeline.aggregate.batch import TABLE_COLUMNS, Batch
 from pipeline.plan import RolloutPlan
-from pipeline.settings import REPO_ROOT
+from pipeline.settings import REPO_ROOT, Settings
+from pipeline.sinks.cluster import cluster_statements, cluster_views
 
 MIGRATIONS = REPO_ROOT / "schemas" / "clickhouse"
 # Tables of events about people, and the time their retention counts from
@@ -81,11 +82,21 @@ def embedded_path(dsn: str) -> Path | None:
 class Warehouse:
     """A connected warehouse. Use as a context manager, or call `close()`."""
 
-    def __init__(self, dsn: SecretStr | str) -> None:
+    def __init__(self, dsn: SecretStr | str, cluster: str | None = None) -> None:
         secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
         self.location = redact(secret)
         self.client: Client = _connect(secret, self.location)
         self._insert_contexts: dict[tuple[str, tuple[str, ...]], InsertContext] = {}
+        # PIPELINE_CLICKHOUSE_CLUSTER: the migrations laid out over it (sinks/cluster.py)
+        self.cluster = cluster
+        if cluster:
+            # The views filter a Distributed table by a subquery over another one.
+            self.client.set_client_setting("distributed_product_mode", "global")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Warehouse:
+        """The warehouse of PIPELINE_CLICKHOUSE_DSN, on PIPELINE_CLICKHOUSE_CLUSTER if set."""
+        return cls(settings.clickhouse_dsn, settings.clickhouse_cluster)
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -94,14 +105,17 @@ class Warehouse:
         A migration changed after it ran is an error: write a new one instead. Safe to run
         twice, and concurrently: every statement is idempotent (IF NOT EXISTS, OR REPLACE),
         and a version recorded twice is the same version."""
-        self.client.command(
+        record = (
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
             "checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
             "ENGINE = MergeTree ORDER BY version"
         )
+        for statement in self._laid_out([record]):
+            self.client.command(statement)
         applied = self._applied()
         done = []
-        for version, path in _migration_files():
+        files = _migration_files()
+        for version, path in files:
             sql = path.read_text()
             checksum = hashlib.sha256(sql.encode()).hexdigest()
             if version in applied:
@@ -111,7 +125,7 @@ class Warehouse:
                         f"{self.location}; add a new migration file instead"
                     )
                 continue
-            for statement in _statements(sql):
+            for statement in self._laid_out(_statements(sql)):
                 self.client.command(statement)
             self.client.insert(
                 "schema_migrations",
@@ -119,7 +133,17 @@ class Warehouse:
                 column_names=["version", "name", "checksum"],
             )
             done.append(path.name)
+        if self.cluster:
+            # Views hold no data: on a cluster each run makes every one again, in its last
+            # definition (an earlier one may not run over Distributed tables).
+            every = [_statements(path.read_text()) for _, path in files]
+            for statement in cluster_views(every, self.cluster):
+                self.client.command(statement)
         return done
+
+    def _laid_out(self, statements: list[str]) -> list[str]:
+        """A migration's statements as this warehouse runs them (on its cluster, if any)."""
+        return cluster_statements(statements, self.cluster) if self.cluster else statements
 
     def _applied(self) -> dict[int, tuple[str, str]]:
         return {
@@ -227,6 +251,9 @@ class Warehouse:
             rows = batch.rows[table]
             if rows:
                 settings = {"insert_deduplication_token": batch.dedup_token(table)}
+                if self.cluster:
+                    # Through a Distributed table: return once the shards hold the rows.
+                    settings["distributed_foreground_insert"] = "1"
                 if table in MONTH_PARTITIONED:
                     # A backfill's batch may span years; the engine refuses over 100 months
                     # per insert by default. The accepted event window bounds them instead.

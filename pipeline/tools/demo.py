@@ -88,7 +88,7 @@ def run_demo(users: int, weeks: int, seed: int, out: Path, collect: bool = False
     with kafka_bootstrap(settings) as bootstrap:
         where = "embedded broker" if not settings.kafka.bootstrap else "Kafka"
         print(f"1/4 Kafka: {where} at {bootstrap}", flush=True)
-        with Warehouse(settings.clickhouse_dsn) as warehouse:
+        with Warehouse.from_settings(settings) as warehouse:
             prepare_warehouse(warehouse, settings)
             warehouse.empty()
             print(f"2/4 warehouse: {warehouse.location} (migrated, plan loaded, emptied)")
@@ -128,7 +128,7 @@ def run_demo(users: int, weeks: int, seed: int, out: Path, collect: bool = False
                 print(worker.log_tail(), file=sys.stderr)
                 return 1
         print()
-    with Warehouse(settings.clickhouse_dsn) as warehouse:
+    with Warehouse.from_settings(settings) as warehouse:
         metrics = weekly_metrics(warehouse, plan)
         gates = phase_gates(warehouse)
         dead = warehouse.query("SELECT count() FROM dead_letters FINAL")[0][0]
