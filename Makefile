@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system run test lint bench soak schemas clean
+.PHONY: setup system run test lint bench bench-warehouse soak schemas clean
 
 setup: system $(STAMP)
 
@@ -43,6 +43,11 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m pipeline.tools.bench
+
+# The dashboards' queries at 20,000 users x 30 weeks (the fill takes most of the time);
+# another size: BENCH_WAREHOUSE_ARGS="--users 2000 --weeks 30 --dir var/bench-2k".
+bench-warehouse: setup
+	$(BIN)/pipeline bench warehouse $(BENCH_WAREHOUSE_ARGS)
 
 # Not part of `make test`: ten minutes of steady load (SOAK_ARGS="--minutes 2 --rate 800").
 soak: setup

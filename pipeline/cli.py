@@ -23,6 +23,7 @@ from pipeline.report.cli import add_command as add_report_command
 from pipeline.simulate.tenant.cli import add_serve_arguments
 from pipeline.sources.records import read_records, split_batch
 from pipeline.sources.registry import RejectedEvent, parse
+from pipeline.tools import bench_warehouse
 
 SOURCE_CHOICES = [s.value for s in Source] + ["auto"]
 
@@ -223,6 +224,12 @@ def _build_parser() -> argparse.ArgumentParser:
     add_receive_command(commands)
     add_collect_command(commands)
     add_report_command(commands)
+    bench = commands.add_parser(
+        "bench",
+        help="measure: `bench warehouse` (the dashboards' queries at a workforce's size)",
+        description="The streaming benchmark is `make bench` (python -m pipeline.tools.bench).",
+    ).add_subparsers(dest="bench_command", required=True)
+    bench_warehouse.add_command(bench)
     return parser
 
 
@@ -319,7 +326,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
     def migrate() -> int:
         settings = Settings()
-        with Warehouse(settings.clickhouse_dsn) as warehouse:
+        with Warehouse.from_settings(settings) as warehouse:
             applied = prepare_warehouse(warehouse, settings)
             # Here, not at each worker start: it needs rights the worker's user should not have.
             applied.append(ensure_reader(warehouse, settings.grafana))
@@ -338,7 +345,7 @@ def _sql(args: argparse.Namespace) -> int:
     parameters = dict(args.param)
 
     def run() -> int:
-        with Warehouse(Settings().clickhouse_dsn) as warehouse:
+        with Warehouse.from_settings(Settings()) as warehouse:
             columns, rows = warehouse.query_columns(args.query, parameters)
         if args.format == "json":
             for row in rows:
@@ -361,7 +368,7 @@ def _metrics(args: argparse.Namespace) -> int:
 
     def report() -> int:
         settings = Settings()
-        with Warehouse(settings.clickhouse_dsn) as warehouse:
+        with Warehouse.from_settings(settings) as warehouse:
             metrics = weekly_metrics(warehouse, load_plan(settings.plan_file))
         if args.format == "json":
             sys.stdout.buffer.write(orjson.dumps(metrics, option=orjson.OPT_INDENT_2) + b"\n")
@@ -387,7 +394,7 @@ def _forget_user(args: argparse.Namespace) -> int:
     stored = Pseudonymizer(key)(login) if key is not None else login
 
     def forget() -> int:
-        with Warehouse(settings.clickhouse_dsn) as warehouse:
+        with Warehouse.from_settings(settings) as warehouse:
             deleted = warehouse.forget_user(stored, login)
         for table, rows in deleted.items():
             print(f"{table}: {rows:,} rows deleted")
@@ -426,7 +433,7 @@ def _grafana_check(args: argparse.Namespace) -> int:
         print(f"note: {len(stale)} file(s) under grafana/ differ from the code", file=sys.stderr)
 
     def run() -> int:
-        with Warehouse(Settings().clickhouse_dsn) as warehouse:
+        with Warehouse.from_settings(Settings()) as warehouse:
             end = args.end or check.data_end(warehouse)
             start = args.start or end - timedelta(days=30)
             print(f"time range {start.isoformat()} .. {end.isoformat()}")

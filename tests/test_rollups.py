@@ -619,3 +619,221 @@ def test_a_password_typed_before_enrolling_does_not_list_the_user(rollout: Rollo
                 parameters={"table": table},
             )
     assert warehouse.query("SELECT * FROM enrolled_still_using_passwords") == before
+
+
+# -- the views for a time range (0011_windowed_views.sql) ---------------------------------------
+
+# (first day, last day): mid-rollout across a month's end, one day, the last 30 days of data
+WINDOWS = [(date(2026, 3, 4), date(2026, 4, 2)), (date(2026, 5, 13), date(2026, 5, 13))]
+# parameterized view -> (the whole view, its day column) for the views of days
+DAILY = {
+    "active_use_hourly_between": ("active_use_hourly", "toDate(hour)"),
+    "active_use_daily_between": ("active_use_daily", "day"),
+    "active_use_trailing_between": ("active_use_trailing", "day"),
+    "workforce_days_between": ("workforce_days", "day"),
+    "enrollment_daily_between": ("enrollment_daily", "day"),
+    "on_passwordless_daily_between": ("on_passwordless_daily", "day"),
+    "ticket_rate_trailing_28d_between": ("ticket_rate_trailing_28d", "day"),
+}
+# the same for the views of rollout weeks (a week is in the range when its Monday is)
+WEEKLY = {
+    "weekly_roster_between": "weekly_roster",
+    "weekly_enrollment_between": "weekly_enrollment",
+    "weekly_sign_ins_between": "weekly_sign_ins",
+    "weekly_users_between": "weekly_users",
+    "weekly_metrics_between": "weekly_metrics",
+    "phase_gates_between": "phase_gates",
+    "ticket_rate_weekly_between": "ticket_rate_weekly",
+}
+
+
+def windows(warehouse: Warehouse) -> list[tuple[date, date]]:
+    last = calendar(warehouse)[-1]
+    return [*WINDOWS, (last - timedelta(days=29), last)]
+
+
+def same_rows(warehouse: Warehouse, windowed: str, whole: str, parameters: dict[str, Any]) -> int:
+    """The windowed view's rows are the whole view's rows of the range (`whole`: SQL with the
+    same parameters), as multisets, on the whole view's columns; how many there are."""
+    bound = warehouse.client.query(f"SELECT * FROM ({whole}) LIMIT 0", parameters=parameters)
+    listed = ", ".join(f"`{column}`" for column in bound.column_names) or "*"
+    expected = warehouse.query(whole, parameters)
+    found = warehouse.query(f"SELECT {listed} FROM {windowed}", parameters)
+    assert sorted(found, key=repr) == sorted(expected, key=repr), (windowed, parameters)
+    return len(found)
+
+
+def test_each_daily_view_for_a_range_is_the_whole_view_cut_to_its_days(rollout: Rollout) -> None:
+    warehouse = rollout.warehouse
+    found: Counter[str] = Counter()
+    for first, last in windows(warehouse):
+        parameters = {"first": first, "last": last}
+        for view, (whole, day) in DAILY.items():
+            found[view] += same_rows(
+                warehouse,
+                f"{view}(from = {{first:Date}}, to = {{last:Date}})",
+                f"SELECT * FROM {whole} WHERE {day} BETWEEN {{first:Date}} AND {{last:Date}}",
+                parameters,
+            )
+    assert all(found[view] > 0 for view in DAILY), found
+
+
+def test_each_weekly_view_for_a_range_is_the_whole_view_cut_to_its_weeks(rollout: Rollout) -> None:
+    warehouse = rollout.warehouse
+    found: Counter[str] = Counter()
+    for first, last in windows(warehouse):
+        parameters = {"first": first, "last": last}
+        for view, whole in WEEKLY.items():
+            found[view] += same_rows(
+                warehouse,
+                f"{view}(from = {{first:Date}}, to = {{last:Date}})",
+                f"SELECT * FROM {whole} WHERE week_start BETWEEN {{first:Date}} AND {{last:Date}}",
+                parameters,
+            )
+        # a quarter whose weeks the range overlaps, whole
+        found["ticket_rate_quarterly_between"] += same_rows(
+            warehouse,
+            "ticket_rate_quarterly_between(from = {first:Date}, to = {last:Date})",
+            "SELECT * FROM ticket_rate_quarterly WHERE quarter_start <= {last:Date} "
+            "AND quarter_start + INTERVAL 3 MONTH > {first:Date}",
+            parameters,
+        )
+    assert all(found[view] > 0 for view in [*WEEKLY, "ticket_rate_quarterly_between"]), found
+
+
+def test_the_sign_ins_of_a_time_range_are_those_that_began_in_it(rollout: Rollout) -> None:
+    warehouse = rollout.warehouse
+    found: Counter[str] = Counter()
+    for first, last in windows(warehouse):
+        # from and to inclusive, as $__timeFilter; an hour into each day, to cut days too
+        parameters = {
+            "from": datetime.combine(first, datetime.min.time()) + timedelta(hours=1),
+            "to": datetime.combine(last, datetime.min.time()) + timedelta(hours=13),
+        }
+        found["all"] += same_rows(
+            warehouse,
+            "sign_ins_between(from = {from:DateTime64(6, 'UTC')}, to = {to:DateTime64(6, 'UTC')})",
+            "SELECT * FROM sign_ins "
+            "WHERE time BETWEEN {from:DateTime64(6, 'UTC')} AND {to:DateTime64(6, 'UTC')}",
+            parameters,
+        )
+        found["high risk"] += same_rows(
+            warehouse,
+            "high_risk_sign_ins_between(from = {from:DateTime64(6, 'UTC')}, "
+            "to = {to:DateTime64(6, 'UTC')})",
+            "SELECT * FROM sign_ins WHERE risk_tier = 'high_risk' "
+            "AND time BETWEEN {from:DateTime64(6, 'UTC')} AND {to:DateTime64(6, 'UTC')}",
+            parameters,
+        )
+    assert found["all"] > found["high risk"] > 0
+    ((latest,),) = warehouse.query("SELECT max(time) FROM sign_ins")
+    assert same_rows(
+        warehouse,
+        "enrolled_still_using_passwords_at(at = {at:DateTime64(6, 'UTC')})",
+        "SELECT * FROM enrolled_still_using_passwords",
+        {"at": latest},
+    )
+
+
+def test_a_sign_in_across_midnight_in_two_batches_and_twice_counts_once(rollout: Rollout) -> None:
+    """An Okta sign-in whose password check is at 21:40 and whose push comes four and a half
+    hours later, at 02:10 the next day, in another batch, and then again (a replay): parts
+    keyed by two days, within the day either side that the views of a range fold
+    (0011_windowed_views.sql). It is one sign-in, of its first day, with both factors (not
+    passwordless), in the whole views and in the views of a range; a range of the second day
+    alone does not hold it."""
+    warehouse = rollout.warehouse
+    night = datetime(2026, 5, 12, 21, 40)
+    user = "midnight@rollup.test"
+    columns = [
+        "source",
+        "sign_in_id",
+        "user",
+        "time",
+        "step_ids",
+        "factors",
+        "raw_factors",
+        "has_password",
+        "has_passwordless_factor",
+        "last_outcome",
+        "first_app",
+    ]
+
+    def part(step: str, moment: datetime, factor: str) -> list[Any]:
+        password = int(factor == "password")
+        app = (moment, "Salesforce")
+        return [
+            "okta",
+            "midnight",
+            user,
+            moment,
+            [step],
+            [factor],
+            [factor],
+            password,
+            0,
+            (moment, 0),
+            app,
+        ]
+
+    def counts() -> dict[str, Any]:
+        okta = "source = 'okta' AND department = 'all' AND risk_tier = 'all'"
+        return {
+            "daily": warehouse.query(
+                "SELECT day, sign_ins, passwordless_sign_ins FROM active_use_daily_between("
+                f"from = '2026-05-12', to = '2026-05-13') WHERE {okta} ORDER BY day"
+            ),
+            "weekly": warehouse.query(
+                "SELECT sign_ins, passwordless_sign_ins FROM weekly_sign_ins "
+                "WHERE source = 'okta' AND week_start = '2026-05-11'"
+            ),
+            # the user is on no roster: department 'unknown'
+            "users": dict(
+                (day, (signed, on_passwordless))
+                for day, signed, on_passwordless in warehouse.query(
+                    "SELECT day, users_signed_in_7d, users_on_passwordless_7d "
+                    "FROM on_passwordless_daily_between(from = '2026-05-12', to = '2026-05-13') "
+                    "WHERE source = 'okta' AND department = 'unknown'"
+                )
+            ),
+        }
+
+    def held(first: str, last: str) -> list[tuple]:
+        return warehouse.query(
+            "SELECT time, factors, steps, passwordless FROM sign_ins_between("
+            "from = {first:DateTime64(6, 'UTC')}, to = {last:DateTime64(6, 'UTC')}) "
+            "WHERE sign_in_id = 'midnight'",
+            {"first": first, "last": last},
+        )
+
+    before = counts()
+    try:
+        warehouse.insert("sign_in_parts", [part("s1", night, "password")], columns)
+        for _ in range(2):  # the second batch, then its replay, stored again (not deduplicated)
+            later = [part("s2", night + timedelta(hours=4, minutes=30), "push")]
+            warehouse.insert("sign_in_parts", later, columns, {"insert_deduplicate": "0"})
+        stored = "SELECT count() FROM sign_in_parts WHERE sign_in_id = 'midnight'"
+        assert warehouse.query(stored) in ([(3,)], [(2,)])  # 2 once the replay has merged
+        one = [(night, ["password", "push"], 2, False)]
+        whole = (
+            "SELECT time, factors, steps, passwordless FROM sign_ins WHERE sign_in_id = {id:String}"
+        )
+        assert warehouse.query(whole, {"id": "midnight"}) == one
+        assert held("2026-05-12 00:00:00", "2026-05-12 23:59:59") == one
+        assert held("2026-05-11 12:00:00", "2026-05-13 12:00:00") == one
+        assert held("2026-05-13 00:00:00", "2026-05-13 23:59:59") == []
+        ((day, n, p), (next_day, m, q)) = before["daily"]
+        users = {
+            on: tuple(map(sum, zip(before["users"].get(on, (0, 0)), (1, 0), strict=True)))
+            for on in (day, next_day)
+        }
+        assert counts() == {
+            "daily": [(day, n + 1, p), (next_day, m, q)],
+            "weekly": [(before["weekly"][0][0] + 1, before["weekly"][0][1])],
+            "users": users,  # signed in (the 7 days hold its day), not on passwordless
+        }
+    finally:
+        warehouse.client.command(
+            "DELETE FROM sign_in_parts WHERE user = {user:String}", parameters={"user": user}
+        )
+    assert counts() == before

@@ -67,12 +67,13 @@ ORDER BY scenario
 
 # Phase 4 of the plan makes the high-risk apps passwordless-only.
 PASSWORDLESS_ONLY_SINCE = "(SELECT toDateTime(start, 'UTC') FROM plan_phases FINAL WHERE phase = 4)"
+# The sign-ins of the rule's window only (0011_windowed_views.sql), the times in UTC.
 HIGH_RISK_PASSWORD_SQL = f"""
 SELECT app, toString(source) AS source, count() AS password_sign_ins
-FROM sign_ins
-WHERE success AND risk_tier = 'high_risk' AND has(factors, 'password')
+FROM high_risk_sign_ins_between(
+    from = toDateTime64($__fromTime, 6, 'UTC'), to = toDateTime64($__toTime, 6, 'UTC'))
+WHERE success AND has(factors, 'password')
     AND time >= {PASSWORDLESS_ONLY_SINCE}
-    AND $__timeFilter(time)
 GROUP BY app, source
 ORDER BY app, source
 """

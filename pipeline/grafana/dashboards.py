@@ -37,11 +37,25 @@ RAW_DIMENSIONS = (
     f"({SOURCE} = 'all' OR source = {SOURCE})"
     f" AND ({DEPARTMENT} = 'all' OR department = {DEPARTMENT})"
 )
-# active_use_* hold a source and department total only per risk tier: sum the tiers then.
-ACTIVE_USE_DIMENSIONS = (
-    f"{DIMENSIONS} AND (risk_tier = 'all' OR ({SOURCE} != 'all' AND {DEPARTMENT} != 'all'))"
-)
 LATEST_DAY = "(SELECT max(day) FROM rollout_days WHERE $__dateFilter(day))"
+# The time range as the parameters of the views of 0011_windowed_views.sql, which read the
+# days of the range only: times in UTC (a parameter is read back as text in its own zone),
+# days as $__dateFilter has them.
+RANGE_TIMES = "from = toDateTime64($__fromTime, 6, 'UTC'), to = toDateTime64($__toTime, 6, 'UTC')"
+RANGE_DAYS = "from = toDate($__fromTime, 'UTC'), to = toDate($__toTime, 'UTC')"
+LATEST = f"from = {LATEST_DAY}, to = {LATEST_DAY}"
+# The 7 days ending on the latest day in range, as times (the active-use panels count the
+# sign-ins themselves: they need no risk tier, nor the rollup's 'all' rows).
+LAST_7_DAYS_TIMES = (
+    f"from = toDateTime64(toDate32({LATEST_DAY}) - 6, 6, 'UTC'),\n"
+    f"    to = toDateTime64(toDate32({LATEST_DAY}) + 1, 6, 'UTC') - toIntervalMicrosecond(1)"
+)
+# The whole days of the range and the 6 before it (for the 7 days ending on its first), as times.
+RANGE_DAYS_AND_6_BEFORE = (
+    "from = toDateTime64(toDate32(toDate($__fromTime, 'UTC')) - 6, 6, 'UTC'),\n"
+    "            to = toDateTime64(toDate32(toDate($__toTime, 'UTC')) + 1, 6, 'UTC')"
+    " - toIntervalMicrosecond(1)"
+)
 PERCENT = "percentunit"
 PER_1000 = "none"
 TAGS = ["passwordless", "generated"]
@@ -86,8 +100,8 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _stat(
             "Enrollment rate",
-            "SELECT enrollment_rate\nFROM enrollment_daily\n"
-            f"WHERE department = {DEPARTMENT} AND idp = {SOURCE} AND day = {LATEST_DAY}",
+            f"SELECT enrollment_rate\nFROM enrollment_daily_between({LATEST})\n"
+            f"WHERE department = {DEPARTMENT} AND idp = {SOURCE}",
             unit=PERCENT,
             target="enrollment_rate",
             description="Active workforce with a passwordless factor registered at the end of "
@@ -97,9 +111,9 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _stat(
             "Active-use rate (7 days)",
-            "SELECT if(sum(sign_ins_7d) = 0, NULL, sum(passwordless_7d) / sum(sign_ins_7d))\n"
-            "    AS active_use_rate_7d\n"
-            f"FROM active_use_trailing\nWHERE {ACTIVE_USE_DIMENSIONS} AND day = {LATEST_DAY}",
+            "SELECT if(count() = 0, NULL, countIf(passwordless) / count()) AS active_use_rate_7d\n"
+            f"FROM sign_ins_between({LAST_7_DAYS_TIMES})\n"
+            f"WHERE success AND {RAW_DIMENSIONS}",
             unit=PERCENT,
             target="active_use_rate",
             description="Share of successful sign-ins in the last 7 days that were passwordless.",
@@ -108,8 +122,8 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _stat(
             "Users on passwordless (7 days)",
-            "SELECT on_passwordless_rate_7d\nFROM on_passwordless_daily\n"
-            f"WHERE {DIMENSIONS} AND day = {LATEST_DAY}",
+            f"SELECT on_passwordless_rate_7d\nFROM on_passwordless_daily_between({LATEST})\n"
+            f"WHERE {DIMENSIONS}",
             unit=PERCENT,
             target="on_passwordless_rate",
             description="Users who signed in in the last 7 days with every sign-in passwordless.",
@@ -120,9 +134,8 @@ def _overview() -> dash.Dashboard:
             "High-risk active use (7 days)",
             "SELECT if(count() = 0, NULL, countIf(passwordless) / count())"
             " AS high_risk_active_use_rate\n"
-            "FROM sign_ins\n"
-            f"WHERE success AND risk_tier = 'high_risk' AND {RAW_DIMENSIONS}\n"
-            f"    AND toDate(time) BETWEEN {LATEST_DAY} - 6 AND {LATEST_DAY}",
+            f"FROM high_risk_sign_ins_between({LAST_7_DAYS_TIMES})\n"
+            f"WHERE success AND {RAW_DIMENSIONS}",
             unit=PERCENT,
             target="high_risk_active_use_rate",
             description="Share of successful sign-ins into high-risk apps that were passwordless.",
@@ -131,8 +144,8 @@ def _overview() -> dash.Dashboard:
     board.with_panel(
         _stat(
             "Tickets per 1,000 users (28 days)",
-            "SELECT tickets_per_1000_28d\nFROM ticket_rate_trailing_28d\n"
-            f"WHERE scenario = 'all' AND department = {DEPARTMENT} AND day = {LATEST_DAY}",
+            f"SELECT tickets_per_1000_28d\nFROM ticket_rate_trailing_28d_between({LATEST})\n"
+            f"WHERE scenario = 'all' AND department = {DEPARTMENT}",
             unit=PER_1000,
             description="Helpdesk tickets opened in the last 28 days per 1,000 active users "
             "(tickets have no source: the source filter does not apply).",
@@ -143,8 +156,8 @@ def _overview() -> dash.Dashboard:
         _against_target(
             "Enrollment rate",
             "SELECT toDateTime(day, 'UTC') AS time, enrollment_rate AS value\n"
-            "FROM enrollment_daily\n"
-            f"WHERE department = {DEPARTMENT} AND idp = {SOURCE} AND $__dateFilter(day)",
+            f"FROM enrollment_daily_between({RANGE_DAYS})\n"
+            f"WHERE department = {DEPARTMENT} AND idp = {SOURCE}",
             "enrollment_rate",
         )
     )
@@ -152,8 +165,17 @@ def _overview() -> dash.Dashboard:
         _against_target(
             "Active-use rate (7 days)",
             "SELECT toDateTime(day, 'UTC') AS time,\n"
-            "    if(sum(sign_ins_7d) = 0, NULL, sum(passwordless_7d) / sum(sign_ins_7d)) AS value\n"
-            f"FROM active_use_trailing\nWHERE {ACTIVE_USE_DIMENSIONS} AND $__dateFilter(day)\n"
+            "    if(sum(sign_ins) = 0, NULL, sum(passwordless_sign_ins) / sum(sign_ins)) AS value\n"
+            "FROM (\n"
+            "    SELECT toDate(signed_in_on + n) AS day, sign_ins, passwordless_sign_ins\n"
+            "    FROM (\n"
+            "        SELECT toDate(time) AS signed_in_on, count() AS sign_ins,\n"
+            "            countIf(passwordless) AS passwordless_sign_ins\n"
+            f"        FROM sign_ins_between({RANGE_DAYS_AND_6_BEFORE})\n"
+            f"        WHERE success AND {RAW_DIMENSIONS}\n"
+            "        GROUP BY signed_in_on)\n"
+            "    ARRAY JOIN range(7) AS n)\n"
+            "WHERE $__dateFilter(day) AND day IN (SELECT day FROM rollout_days)\n"
             "GROUP BY day",
             "active_use_rate",
         )
@@ -162,7 +184,7 @@ def _overview() -> dash.Dashboard:
         _against_target(
             "Users on passwordless (7 days)",
             "SELECT toDateTime(day, 'UTC') AS time, on_passwordless_rate_7d AS value\n"
-            f"FROM on_passwordless_daily\nWHERE {DIMENSIONS} AND $__dateFilter(day)",
+            f"FROM on_passwordless_daily_between({RANGE_DAYS})\nWHERE {DIMENSIONS}",
             "on_passwordless_rate",
         )
     )
@@ -171,9 +193,9 @@ def _overview() -> dash.Dashboard:
             "High-risk active use (daily)",
             "SELECT day AS time, value FROM (\n"
             "    SELECT toStartOfDay(time) AS day, countIf(passwordless) / count() AS value\n"
-            "    FROM sign_ins\n"
-            f"    WHERE success AND risk_tier = 'high_risk' AND {RAW_DIMENSIONS}\n"
-            "        AND $__timeFilter(time)\n    GROUP BY day)",
+            f"    FROM high_risk_sign_ins_between({RANGE_TIMES})\n"
+            f"    WHERE success AND {RAW_DIMENSIONS}\n"
+            "    GROUP BY day)",
             "high_risk_active_use_rate",
         )
     )
@@ -181,8 +203,8 @@ def _overview() -> dash.Dashboard:
         _timeseries(
             "Tickets per 1,000 users (28 days) over time",
             "SELECT toDateTime(day, 'UTC') AS time, tickets_per_1000_28d AS `tickets per 1,000`\n"
-            "FROM ticket_rate_trailing_28d\n"
-            f"WHERE scenario = 'all' AND department = {DEPARTMENT} AND $__dateFilter(day)\n"
+            f"FROM ticket_rate_trailing_28d_between({RANGE_DAYS})\n"
+            f"WHERE scenario = 'all' AND department = {DEPARTMENT}\n"
             "ORDER BY time",
             unit=PER_1000,
             description="The plan sets no ticket target; the Helpdesk dashboard breaks this down.",
@@ -193,10 +215,10 @@ def _overview() -> dash.Dashboard:
         _table(
             "Phase gates",
             "SELECT phase, rollout_week AS `gate week`, metric, target, actual, passed\n"
-            "FROM phase_gates\n"
-            "WHERE (phase, week_start) IN (\n"
-            "    SELECT phase, max(week_start) FROM phase_gates\n"
-            "    WHERE $__dateFilter(week_start) GROUP BY phase)\n"
+            "FROM (\n"
+            "    SELECT *, max(week_start) OVER (PARTITION BY phase) AS last_week\n"
+            f"    FROM phase_gates_between({RANGE_DAYS}))\n"
+            "WHERE week_start = last_week\n"
             "ORDER BY phase, metric",
             description="Each phase's targets against its last week in range (the current week "
             "for the phase in progress). Whole workforce: the filters do not apply.",
@@ -235,8 +257,8 @@ def _active_use() -> dash.Dashboard:
     daily = (
         "SELECT toStartOfDay(time) AS day, {key},\n"
         "    countIf(passwordless) / count() AS `active-use rate`\n"
-        "FROM sign_ins\n"
-        "WHERE success AND $__timeFilter(time) AND {where}\n"
+        f"FROM sign_ins_between({RANGE_TIMES})\n"
+        "WHERE success AND {where}\n"
         "GROUP BY day, {group}\nORDER BY day"
     )
     by = {  # series column: (its expression, the filter on the other dimensions)
@@ -266,8 +288,8 @@ def _active_use() -> dash.Dashboard:
                 "SELECT if(empty(factors), 'none', arrayStringConcat(factors, ' + ')) AS pattern,\n"
                 "    countIf(passwordless) AS passwordless_sign_ins,\n"
                 "    countIf(NOT passwordless) AS other_sign_ins\n"
-                "FROM sign_ins\n"
-                f"WHERE success AND $__timeFilter(time) AND {RAW_DIMENSIONS}\n"
+                f"FROM sign_ins_between({RANGE_TIMES})\n"
+                f"WHERE success AND {RAW_DIMENSIONS}\n"
                 "GROUP BY pattern\nORDER BY passwordless_sign_ins + other_sign_ins DESC\nLIMIT 15"
             )
         )
@@ -282,10 +304,9 @@ def _active_use() -> dash.Dashboard:
             "SELECT app, toString(source) AS source,\n"
             "    if(empty(factors), 'none', arrayStringConcat(factors, ' + ')) AS pattern,\n"
             "    count() AS attempts, countIf(success) AS succeeded, max(time) AS last_seen\n"
-            "FROM sign_ins\n"
-            "WHERE risk_tier = 'high_risk' AND NOT passwordless\n"
-            f"    AND time >= {PASSWORDLESS_ONLY_SINCE}\n"
-            f"    AND $__timeFilter(time) AND {RAW_DIMENSIONS}\n"
+            f"FROM high_risk_sign_ins_between({RANGE_TIMES})\n"
+            "WHERE NOT passwordless\n"
+            f"    AND time >= {PASSWORDLESS_ONLY_SINCE} AND {RAW_DIMENSIONS}\n"
             "GROUP BY app, source, pattern\nORDER BY succeeded DESC, attempts DESC",
             description="Sign-ins into high-risk apps that were not passwordless once phase 4 "
             "made passwordless required there. A pattern with a password that succeeded is what "
@@ -300,7 +321,8 @@ def _active_use() -> dash.Dashboard:
             "datasourceUid": DATASOURCE_UID,
             "datasourceName": DATASOURCE_NAME,
             "query": SQL(
-                "SELECT time, source, app, factors, passwordless, success\nFROM sign_ins\n"
+                "SELECT time, source, app, factors, passwordless, success\n"
+                f"FROM sign_ins_between({RANGE_TIMES})\n"
                 "WHERE user = ${__value.raw:sqlstring}\nORDER BY time DESC\nLIMIT 500"
             )
             .build()
@@ -309,10 +331,10 @@ def _active_use() -> dash.Dashboard:
     }
     board.with_panel(
         _table(
-            "Enrolled, still typing passwords (last 7 days of data)",
+            "Enrolled, still typing passwords (last 7 days of the range)",
             "SELECT user, department, source, password_sign_ins_7d, last_password_sign_in,\n"
             "    arrayStringConcat(enrolled_factors, ', ') AS enrolled_factors\n"
-            "FROM enrolled_still_using_passwords\n"
+            "FROM enrolled_still_using_passwords_at(at = toDateTime64($__toTime, 6, 'UTC'))\n"
             f"WHERE {RAW_DIMENSIONS}\n"
             "ORDER BY password_sign_ins_7d DESC\nLIMIT 500",
             description="Users with a passwordless factor who signed in without it. Click a "
@@ -335,8 +357,8 @@ def _helpdesk() -> dash.Dashboard:
         _timeseries(
             "Tickets per 1,000 users by scenario (weekly)",
             "SELECT toDateTime(week_start, 'UTC') AS week, scenario, tickets_per_1000\n"
-            "FROM ticket_rate_weekly\n"
-            f"WHERE scenario != 'all' AND department = {DEPARTMENT} AND $__dateFilter(week_start)\n"
+            f"FROM ticket_rate_weekly_between({RANGE_DAYS})\n"
+            f"WHERE scenario != 'all' AND department = {DEPARTMENT}\n"
             "ORDER BY week, scenario",
             unit=PER_1000,
             bars=True,
@@ -352,9 +374,9 @@ def _helpdesk() -> dash.Dashboard:
         _timeseries(
             "No runbook (`other`) against all tickets (28 days, per 1,000 users)",
             "SELECT toDateTime(day, 'UTC') AS day, scenario, tickets_per_1000_28d\n"
-            "FROM ticket_rate_trailing_28d\n"
+            f"FROM ticket_rate_trailing_28d_between({RANGE_DAYS})\n"
             f"WHERE scenario IN ('all', 'other') AND department = {DEPARTMENT}\n"
-            "    AND $__dateFilter(day)\nORDER BY day, scenario",
+            "ORDER BY day, scenario",
             unit=PER_1000,
             series_by="scenario",
         ).span(12)
@@ -372,7 +394,7 @@ def _helpdesk() -> dash.Dashboard:
         _table(
             "Tickets per 1,000 users by quarter",
             "SELECT quarter_start, scenario, weeks, tickets, round(active_workforce) AS users,\n"
-            "    tickets_per_1000\nFROM ticket_rate_quarterly\n"
+            f"    tickets_per_1000\nFROM ticket_rate_quarterly_between({RANGE_DAYS})\n"
             f"WHERE department = {DEPARTMENT}\n"
             "    AND quarter_start <= toDate($__toTime, 'UTC')\n"
             "    AND quarter_start + INTERVAL 3 MONTH > toDate($__fromTime, 'UTC')\n"
@@ -429,11 +451,14 @@ def _pipeline_health() -> dash.Dashboard:
             "    SELECT source, max(last_written) AS last_written, sum(lag) AS messages_behind\n"
             "    FROM ingest_progress GROUP BY source) AS p\n"
             "LEFT JOIN (\n"
-            "    SELECT source, max(time) AS last_event FROM arrivals GROUP BY source) AS e\n"
+            "    SELECT source, max(time) AS last_event FROM arrivals\n"
+            "    WHERE $__timeFilter(time) GROUP BY source) AS e\n"
             "    ON e.source = p.source\n"
             "ORDER BY source",
-            description="Now, whatever the time range. The stale-data alert fires when an IdP "
-            "has written nothing for 30 minutes (tickets: a day).",
+            description="The latest write and the lag now, whatever the time range; the latest "
+            "event in the time range (its months are read, not the whole history). The "
+            "stale-data alert fires when an IdP has written nothing for 30 minutes (tickets: a "
+            "day).",
         ).span(12)
     )
     board.with_panel(

@@ -39,8 +39,9 @@ RETAINED = {
     "tickets": "time",
     "dead_letters": "received_at",
 }
-# Tables partitioned by the month of this column (schemas/clickhouse/0001_tables.sql).
-MONTH_PARTITIONED = {"auth_events": "time"}
+# Tables partitioned by the month of this column (schemas/clickhouse/0001_tables.sql,
+# 0010_sign_ins_by_day.sql: the month of each part's day).
+MONTH_PARTITIONED = {"auth_events": "time", "sign_in_parts": "time"}
 # Every table with a `user` column: what `pipeline forget-user` deletes from.
 USER_TABLES = (
     "auth_events",
