@@ -21,7 +21,15 @@ from pydantic import SecretStr
 from pipeline.collect.cursor import CursorStore
 from pipeline.collect.http import AccessDenied, GaveUp, Stopped, VendorClient, VendorRefused
 from pipeline.collect.pacing import Pacer, reset_in, retry_after
-from pipeline.collect.paging import Body, Call, PageShapeError, TokenParam, pages
+from pipeline.collect.paging import (
+    Body,
+    Call,
+    OffsetParam,
+    PageShapeError,
+    TokenParam,
+    pages,
+    restarting,
+)
 from pipeline.collect.progress import Progress, duration
 from pipeline.collect.runner import Page, Span, user_key
 from pipeline.collect.settings import OktaSettings
@@ -261,6 +269,58 @@ def test_a_token_walk_ends_on_an_empty_page_whatever_its_token(server: tuple[str
     walked = list(pages(client(base), Call("/search", {"jql": "x"}), paging))
     assert [len(page.records) for page in walked] == [1, 0] and len(script.seen) == 2
     assert "nextPageToken=a" in script.seen[1][0]
+
+
+OFFSETS = OffsetParam(records_path=("issues",), param="startAt", total_path=("total",))
+
+
+def test_an_offset_walk_steps_by_the_records_read_up_to_the_total(
+    server: tuple[str, Script],
+) -> None:
+    base, script = server
+    script.answers = [
+        # The vendor caps the page below the maxResults asked: the step is what came.
+        (200, {}, b'{"startAt": 0, "total": 5, "issues": [{"id": 1}, {"id": 2}]}'),
+        (200, {}, b'{"startAt": 2, "total": 5, "issues": [{"id": 3}, {"id": 4}]}'),
+        (200, {}, b'{"startAt": 4, "total": 5, "issues": [{"id": 5}]}'),
+    ]
+    walked = list(pages(client(base), Call("/search", {"maxResults": 3}), OFFSETS))
+    assert [len(page.records) for page in walked] == [2, 2, 1] and walked[-1].next is None
+    assert [path.count("startAt=") for path, _ in script.seen] == [0, 1, 1]
+    assert "startAt=2" in script.seen[1][0] and "startAt=4" in script.seen[2][0]
+    script.seen.clear()
+    script.answers = [(200, {}, b'{"startAt": 0, "total": 9, "issues": []}')]
+    assert [page.next for page in pages(client(base), Call("/search"), OFFSETS)] == [None]
+    assert len(script.seen) == 1  # an empty page ends the walk whatever the total says
+
+
+def test_an_offset_walk_starts_again_from_the_watermark_when_the_set_shrank(
+    server: tuple[str, Script],
+) -> None:
+    base, script = server
+    script.answers = [
+        (200, {}, b'{"total": 4, "issues": [{"id": 1}, {"id": 2}]}'),
+        # Issue 2 was updated and left: 3 moved onto the page read, this page starts at 4.
+        (200, {}, b'{"total": 3, "issues": [{"id": 4}]}'),
+        (200, {}, b'{"total": 3, "issues": [{"id": 2}, {"id": 3}, {"id": 4}]}'),
+    ]
+    watermark = ["t0"]
+    walk = restarting(
+        client(base),
+        lambda: Call("/search", {"since": watermark[0]}),
+        OFFSETS,
+        count=lambda fetched: OFFSETS.total(fetched.body),
+    )
+    taken = []
+    for fetched in walk:
+        taken.append(fetched.records)
+        watermark[0] = "t1"  # the caller's watermark moves with each page it takes
+    assert taken == [[b'{"id": 1}', b'{"id": 2}'], [b'{"id": 2}', b'{"id": 3}', b'{"id": 4}']]
+    assert [path.split("?")[1] for path, _ in script.seen] == [
+        "since=t0",
+        "since=t0&startAt=2",
+        "since=t1",
+    ]
 
 
 def test_slices_adapt_to_how_many_pages_they_take() -> None:

@@ -6,7 +6,15 @@ Styles:
   ServiceNow's Table API);
 - `BodyLink`: a URL inside the body (Graph's `@odata.nextLink`, PingOne's `_links.next.href`);
 - `TokenParam`: a token in the body sent back as a parameter (Jira's `nextPageToken`; Duo's
-  `metadata.next_offset`, a list joined by a comma).
+  `metadata.next_offset`, a list joined by a comma);
+- `OffsetParam`: an index sent as a parameter, the next page starting after this one's
+  records, up to the body's count of the whole result set (Jira Data Center's
+  `startAt`/`total`).
+
+An offset walk over a result set ordered by update time can skip a record: one updated during
+the walk leaves the set (or moves to its end), and every record after it moves up one place,
+the one at the next page's start onto the page already read. `restarting` walks such a set
+and starts again from the caller's watermark when the set's count shrank.
 
 Each record goes on as the vendor wrote it: the page's bytes are cut into its records without
 decoding and encoding them again (msgspec `Raw`).
@@ -14,7 +22,7 @@ decoding and encoding them again (msgspec `Raw`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -48,6 +56,7 @@ class Body:
         self._vendor = vendor
         self._content = content
         self._objects: dict[tuple[str, ...], dict[str, msgspec.Raw]] = {}
+        self._records: dict[tuple[str, ...], list[bytes]] = {}
 
     def raw(self, path: tuple[str, ...]) -> msgspec.Raw | None:
         """The undecoded value at `path` (keys of nested objects); None when absent."""
@@ -69,6 +78,8 @@ class Body:
 
     def records(self, path: tuple[str, ...]) -> list[bytes]:
         """The array at `path` (the body itself for `()`), each item's bytes as sent."""
+        if path in self._records:  # asked again by a paging style that counts them
+            return self._records[path]
         value = self.raw(path)
         if value is None:
             return []
@@ -76,7 +87,8 @@ class Body:
             items = _array.decode(value)
         except msgspec.DecodeError:
             raise self._shape(f"{'.'.join(path) or 'the body'} is not an array") from None
-        return [bytes(item) for item in items or ()]
+        self._records[path] = [bytes(item) for item in items or ()]
+        return self._records[path]
 
     def value(self, path: tuple[str, ...]) -> Any:
         value = self.raw(path)
@@ -148,6 +160,71 @@ class TokenParam:
         if token in (None, "", []):
             return None
         return replace(call, params={**(call.params or {}), self.param: str(token)})
+
+
+@dataclass(frozen=True)
+class OffsetParam:
+    """The next page starts where this one's records end (`param`, 0 on the first page):
+    the step is the records counted, never the size asked for, which the vendor may cap
+    below what was asked. There is no next page after an empty one, or once it would start
+    at or past the count of the whole result set at `total_path`."""
+
+    records_path: tuple[str, ...]
+    param: str
+    total_path: tuple[str, ...]
+    empty_ends: bool = True
+
+    def next(self, call: Call, response: httpx.Response, body: Body) -> Call | None:
+        count = len(body.records(self.records_path))
+        if count == 0:
+            return None
+        following = (_int((call.params or {}).get(self.param)) or 0) + count
+        total = self.total(body)
+        if total is not None and following >= total:
+            return None
+        return replace(call, params={**(call.params or {}), self.param: following})
+
+    def total(self, body: Body) -> int | None:
+        """The size of the whole result set, as this page counts it."""
+        return _int(body.value(self.total_path))
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def restarting(
+    client: VendorClient,
+    first: Callable[[], Call],
+    paging: Paging,
+    count: Callable[[Fetched], int | None],
+    pace: str | None = None,
+    restarts: int = 10,
+) -> Iterator[Fetched]:
+    """The pages of an offset walk over a result set ordered by update time, started again
+    from `first()` (a request from the caller's watermark as it stands then: the caller has
+    taken every page yielded before) when a page's `count` of the set is below the first
+    page's: records after the one that left moved up, and this page may start past one. Up
+    to `restarts` times; then a last walk from the watermark is not checked (a set that
+    keeps changing under it), and a record it skips is read again only once updated again."""
+    for _ in range(restarts):
+        baseline: int | None = None
+        for fetched in pages(client, first(), paging, pace):
+            seen = count(fetched)
+            if baseline is not None and seen is not None and seen < baseline:
+                break  # not yielded: read from the watermark again
+            baseline = seen if baseline is None else baseline
+            yield fetched
+        else:
+            return
+    yield from pages(client, first(), paging, pace)
 
 
 def pages(

@@ -333,14 +333,31 @@ class ServiceNowSettings(_Secrets):
 
 
 class JiraSettings(_Secrets):
-    """Jira Cloud (Service Management): an Atlassian account's e-mail and API token."""
+    """Jira (Service Management). Cloud: an Atlassian account's e-mail and API token. Data
+    Center or Server: a personal access token (Bearer), or a username and password (Basic)."""
 
     model_config = _config("PIPELINE_JIRA_")
 
-    url: str | None = Field(default=None, description="https://acme.atlassian.net")
-    email: str | None = None
-    api_token: SecretStr | None = None
+    deployment: Literal["cloud", "datacenter"] = Field(
+        default="cloud",
+        description="cloud: Jira Cloud's enhanced search; datacenter: Jira Data Center or "
+        "Server's /rest/api/2/search",
+    )
+    url: str | None = Field(
+        default=None,
+        description="Cloud: https://acme.atlassian.net; Data Center: the base URL with its "
+        "context path, https://jira.acme.com/jira",
+    )
+    email: str | None = Field(default=None, description="Cloud: the account's e-mail")
+    api_token: SecretStr | None = Field(default=None, description="Cloud: its API token")
     api_token_file: Path | None = None
+    pat: SecretStr | None = Field(
+        default=None, description="Data Center: a personal access token (Jira 8.14 and later)"
+    )
+    pat_file: Path | None = None
+    username: str | None = Field(default=None, description="Data Center: a user, with its password")
+    password: SecretStr | None = None
+    password_file: Path | None = None
     jql: str = Field(default="", description="A JQL condition ANDed to the time condition")
     fields: Annotated[list[str], NoDecode] = Field(default=["*navigable"])
     max_results: int = Field(default=100, ge=1, le=5000)
@@ -352,6 +369,33 @@ class JiraSettings(_Secrets):
 
     _list = field_validator("fields", mode="before")(_listed)
     _zone = field_validator("timezone")(lambda value: _zone_name(value))
+
+    def credentials(self) -> tuple[str, SecretStr] | SecretStr:
+        """What the deployment signs in with: (user, secret) for Basic, a token for Bearer;
+        ValueError naming what is missing or set twice."""
+        self.required("url")
+        if self.deployment == "cloud":
+            if not self.email:
+                raise ValueError(
+                    "PIPELINE_JIRA_EMAIL not set (Jira Cloud; for Data Center or Server set "
+                    "PIPELINE_JIRA_DEPLOYMENT=datacenter)"
+                )
+            return str(self.email), self.required_secret("api_token")
+        pat = self.secret("pat")
+        password = self.secret("password")
+        if pat is not None and (self.username or password is not None):
+            raise ValueError(
+                "set PIPELINE_JIRA_PAT or PIPELINE_JIRA_USERNAME with PIPELINE_JIRA_PASSWORD, "
+                "not both"
+            )
+        if pat is not None:
+            return pat
+        if not self.username or password is None:
+            raise ValueError(
+                "PIPELINE_JIRA_DEPLOYMENT=datacenter needs PIPELINE_JIRA_PAT (a personal "
+                "access token), or PIPELINE_JIRA_USERNAME and PIPELINE_JIRA_PASSWORD"
+            )
+        return str(self.username), password
 
 
 def _zone_name(value: str) -> str:

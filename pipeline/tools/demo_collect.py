@@ -29,7 +29,9 @@ from pipeline.simulate.output import ROSTER_FILE
 from pipeline.simulate.tenant import Tenant
 from pipeline.simulate.tenant.rollout import simulate_rollout
 
-COLLECTORS = ("okta", "entra", "duo", "ping", "servicenow", "jira")
+# Each a `pipeline collect` run; jira_dc is `collect jira` against the tenant's Jira Data Center.
+COLLECTORS = ("okta", "entra", "duo", "ping", "servicenow", "jira", "jira_dc")
+COMMANDS = {"jira_dc": "jira"}
 DEMO_SETTINGS = {
     # Duo asks for at most one call a minute per log (the default), which would make a
     # 30-week backfill last hours: the demo keeps to the 50 calls a minute per log the tenant
@@ -45,7 +47,9 @@ DEMO_SETTINGS = {
     # reaches further back. Read once the collector has the setting (ignored until then).
     "PIPELINE_DUO_RETENTION": "P400D",
 }
-_COLLECTOR_PREFIXES = tuple(f"PIPELINE_{name.upper()}_" for name in ("collect", *COLLECTORS))
+_COLLECTOR_PREFIXES = tuple(
+    f"PIPELINE_{name.upper()}_" for name in ("collect", *COLLECTORS) if name not in COMMANDS
+)
 
 
 def collector_env(tenant: Tenant, vendor: str, bootstrap: str) -> dict[str, str]:
@@ -84,6 +88,12 @@ def collector_env(tenant: Tenant, vendor: str, bootstrap: str) -> dict[str, str]
             "PIPELINE_JIRA_EMAIL": tenant.jira.email,
             "PIPELINE_JIRA_API_TOKEN": tenant.jira.api_token,
         },
+        "jira_dc": {
+            "PIPELINE_JIRA_DEPLOYMENT": "datacenter",
+            "PIPELINE_JIRA_URL": tenant.jira_dc.base_url,
+            "PIPELINE_JIRA_USERNAME": tenant.jira_dc.user,
+            "PIPELINE_JIRA_PASSWORD": tenant.jira_dc.password,
+        },
     }
     return {
         "PIPELINE_KAFKA_BOOTSTRAP": bootstrap,
@@ -106,6 +116,7 @@ def rollout_window(tenant: Tenant) -> tuple[datetime, datetime]:
         rollout.ping,
         rollout.servicenow,
         rollout.jira,
+        rollout.jira_dc,
     ]
     first = min(feed.times[0] for feed in feeds if len(feed))
     since = datetime.fromtimestamp(first / 1000, UTC) - timedelta(days=1)
@@ -182,7 +193,7 @@ def _backfill(tenant: Tenant, since: datetime, until: datetime, out: Path, boots
         log = out / f"collect-{name}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.collect", name, *window],
+                [sys.executable, "-m", "pipeline.collect", COMMANDS.get(name, name), *window],
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
