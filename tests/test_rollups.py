@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from warehouse_fill import fill, simulation
 
+from pipeline.aggregate.signins import SIGN_IN_PART_COLUMNS
 from pipeline.plan import load_plan
 from pipeline.sinks.warehouse import MIGRATIONS, Warehouse
 
@@ -745,19 +746,7 @@ def test_a_sign_in_across_midnight_in_two_batches_and_twice_counts_once(rollout:
     warehouse = rollout.warehouse
     night = datetime(2026, 5, 12, 21, 40)
     user = "midnight@rollup.test"
-    columns = [
-        "source",
-        "sign_in_id",
-        "user",
-        "time",
-        "step_ids",
-        "factors",
-        "raw_factors",
-        "has_password",
-        "has_passwordless_factor",
-        "last_outcome",
-        "first_app",
-    ]
+    columns = list(SIGN_IN_PART_COLUMNS)
 
     def part(step: str, moment: datetime, factor: str) -> list[Any]:
         password = int(factor == "password")
