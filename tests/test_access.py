@@ -89,6 +89,7 @@ class ReaderWarehouse(Warehouse):
         self.client = client
         self.location = f"chdb://{path}"
         self._insert_contexts = {}
+        self.cluster = None
 
 
 @dataclass
