@@ -184,7 +184,10 @@ SELECT
     user,
     changes,
     factors,
-    arrayMap(x -> x = 1, arrayReduce('maxForEach', states)) AS enrolled,
+    -- one state of every change even for a user with no factor named (only removals of
+    -- every factor): maxForEach of no arrays is an empty one
+    arrayMap(x -> x = 1, arrayReduce('maxForEach', arrayPushBack(states, arrayMap(c -> toInt8(-1), changes))))
+        AS enrolled,
     arraySort(arrayFilter((f, state) -> state[-1] = 1, factors, states)) AS registered_factors,
     arrayMap(c -> toDate32(c.1), changes) AS days,
     arrayFilter(
