@@ -60,15 +60,6 @@ def one_node(statement: str, cluster: str) -> str:
     return _REPLICATED.sub(r"\1(", statement.replace(f" ON CLUSTER `{cluster}`", ""))
 
 
-def warehouse_on(client: ChdbClient, cluster: str) -> Warehouse:
-    """A Warehouse on `cluster` with this client (a chdb:// DSN cannot carry chDB's config
-    file): it writes as on a cluster."""
-    warehouse = Warehouse.__new__(Warehouse)
-    warehouse.location, warehouse.client, warehouse._insert_contexts = "one-node", client, {}
-    warehouse.cluster = cluster
-    return warehouse
-
-
 def main(work: Path, simulation: Path, cluster: str) -> None:
     config = work / "config.xml"
     config.write_text(CONFIG.format(port=NODE_PORT, cluster=cluster))
@@ -82,7 +73,8 @@ def main(work: Path, simulation: Path, cluster: str) -> None:
     ]
     for statement in statements:
         client.command(one_node(statement, cluster))
-    warehouse = warehouse_on(client, cluster)
+    # a chdb:// DSN cannot carry chDB's config file; it writes as on a cluster
+    warehouse = Warehouse.over(client, "one-node", cluster)
     plan = load_plan()
     warehouse.load_plan(plan)
     fill(warehouse, simulation)

@@ -82,19 +82,9 @@ def recording_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
-class ReaderWarehouse(Warehouse):
-    """The Warehouse API over a connection opened here (chDB engine options of the test's)."""
-
-    def __init__(self, client: Client, path: Path) -> None:
-        self.client = client
-        self.location = f"chdb://{path}"
-        self._insert_contexts = {}
-        self.cluster = None
-
-
 @dataclass
 class Reader:
-    warehouse: ReaderWarehouse
+    warehouse: Warehouse  # over a connection opened here (chDB engine options of the test's)
     path: Path
     config: Path
     end: datetime
@@ -168,7 +158,7 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
     config = engine_config(base)
     client = open_reader(path, config)
     try:
-        yield Reader(ReaderWarehouse(client, path), path, config, end, rows)
+        yield Reader(Warehouse.over(client, f"chdb://{path}"), path, config, end, rows)
     finally:
         client.close()
 

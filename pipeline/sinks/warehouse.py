@@ -85,19 +85,31 @@ class Warehouse:
 
     def __init__(self, dsn: SecretStr | str, cluster: str | None = None) -> None:
         secret = dsn.get_secret_value() if isinstance(dsn, SecretStr) else dsn
-        self.location = redact(secret)
-        self.client: Client = _connect(secret, self.location)
+        location = redact(secret)
+        self._attach(_connect(secret, location), location, cluster)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Warehouse:
+        """The warehouse of PIPELINE_CLICKHOUSE_DSN, on PIPELINE_CLICKHOUSE_CLUSTER if set."""
+        return cls(settings.clickhouse_dsn, settings.clickhouse_cluster)
+
+    @classmethod
+    def over(cls, client: Client, location: str, cluster: str | None = None) -> Warehouse:
+        """A warehouse over a connection opened elsewhere (an embedded engine started with
+        options a chdb:// DSN cannot carry, such as a config file)."""
+        warehouse = cls.__new__(cls)
+        warehouse._attach(client, location, cluster)
+        return warehouse
+
+    def _attach(self, client: Client, location: str, cluster: str | None) -> None:
+        self.location = location
+        self.client = client
         self._insert_contexts: dict[tuple[str, tuple[str, ...]], InsertContext] = {}
         # PIPELINE_CLICKHOUSE_CLUSTER: the migrations laid out over it (sinks/cluster.py)
         self.cluster = cluster
         if cluster:
             # The views filter a Distributed table by a subquery over another one.
             self.client.set_client_setting("distributed_product_mode", "global")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Warehouse:
-        """The warehouse of PIPELINE_CLICKHOUSE_DSN, on PIPELINE_CLICKHOUSE_CLUSTER if set."""
-        return cls(settings.clickhouse_dsn, settings.clickhouse_cluster)
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -115,10 +127,12 @@ class Warehouse:
             self.client.command(statement)
         applied = self._applied()
         done = []
-        files = _migration_files()
-        for version, path in files:
+        every: list[list[str]] = []  # each migration's statements, applied or not
+        for version, path in _migration_files():
             sql = path.read_text()
             checksum = hashlib.sha256(sql.encode()).hexdigest()
+            statements = _statements(sql)
+            every.append(statements)
             if version in applied:
                 if applied[version][1] != checksum:
                     raise WarehouseError(
@@ -126,7 +140,7 @@ class Warehouse:
                         f"{self.location}; add a new migration file instead"
                     )
                 continue
-            for statement in self._laid_out(_statements(sql)):
+            for statement in self._laid_out(statements):
                 self.client.command(statement)
             self.client.insert(
                 "schema_migrations",
@@ -137,7 +151,6 @@ class Warehouse:
         if self.cluster:
             # Views hold no data: on a cluster each run makes every one again, in its last
             # definition (an earlier one may not run over Distributed tables).
-            every = [_statements(path.read_text()) for _, path in files]
             for statement in cluster_views(every, self.cluster):
                 self.client.command(statement)
         return done
