@@ -26,13 +26,13 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from pipeline.aggregate.batch import BatchRules, RawMessage, build_batch
 from pipeline.grafana import check
@@ -64,6 +64,7 @@ SEED = 1
 MARKER = "bench-warehouse.json"  # in --dir: what was filled there, and how fast
 MERGES_SETTLE_S = 600
 RUNS = 3  # timed runs of each query, after one to warm the engine
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,7 @@ def time_queries(warehouse: Warehouse, window: timedelta) -> list[Timed]:
     check.run(warehouse, found, start=start, end=end)
     timed = []
     for query in found:
-        best = float("inf")
-        for _ in range(RUNS):
-            began = time.perf_counter()
-            (outcome,) = check.run(warehouse, [query], start=start, end=end)
-            best = min(best, time.perf_counter() - began)
+        best, (outcome,) = best_of(check.run, warehouse, [query], start=start, end=end)
         timed.append(Timed(query.where, best, outcome.rows, outcome.problem))
     return timed
 
@@ -174,12 +171,17 @@ def time_queries(warehouse: Warehouse, window: timedelta) -> list[Timed]:
 def timed_query(warehouse: Warehouse, sql: str) -> float:
     """Seconds of `sql`, warm, its best of RUNS."""
     warehouse.query(sql)
+    return best_of(warehouse.query, sql)[0]
+
+
+def best_of(work: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[float, T]:
+    """The fewest seconds of RUNS calls of `work(*args, **kwargs)`, and what the last returned."""
     best = float("inf")
     for _ in range(RUNS):
         began = time.perf_counter()
-        warehouse.query(sql)
+        result = work(*args, **kwargs)
         best = min(best, time.perf_counter() - began)
-    return best
+    return best, result
 
 
 def sizes(warehouse: Warehouse) -> list[tuple[str, int, int]]:
