@@ -552,41 +552,18 @@ GROUP BY hour, key;
 CREATE OR REPLACE VIEW active_use_hourly AS
 SELECT * FROM active_use_hourly_between(from = '1970-01-01', to = '2149-06-05');
 
--- The same per UTC day, days [from, to] (the sum of the day's hours).
+-- The same per UTC day, days [from, to]: the sum of the day's hours.
 CREATE OR REPLACE VIEW active_use_daily_between AS
 SELECT
-    day,
-    tupleElement(key, 1) AS source,
-    tupleElement(key, 2) AS department,
-    tupleElement(key, 3) AS risk_tier,
-    sum(n) AS sign_ins,
-    sum(p) AS passwordless_sign_ins,
+    toDate(hour) AS day,
+    source,
+    department,
+    risk_tier,
+    sum(h.sign_ins) AS sign_ins,
+    sum(h.passwordless_sign_ins) AS passwordless_sign_ins,
     if(sign_ins = 0, NULL, passwordless_sign_ins / sign_ins) AS active_use_rate
-FROM
-(
-    -- counted at the finest grain first, then added up under the 'all' totals
-    SELECT
-        toDate(time) AS day,
-        toString(source) AS sign_in_source,
-        department AS sign_in_department,
-        risk_tier AS sign_in_tier,
-        count() AS n,
-        countIf(passwordless) AS p
-    FROM sign_ins_between(
-        from = toDateTime64({from:Date32}, 6, 'UTC'),
-        to = toDateTime64({to:Date32} + 1, 6, 'UTC') - toIntervalMicrosecond(1))
-    WHERE success
-    GROUP BY day, sign_in_source, sign_in_department, sign_in_tier
-)
-ARRAY JOIN
-    [
-        (sign_in_source, sign_in_department, sign_in_tier),
-        (sign_in_source, 'all', 'all'),
-        ('all', sign_in_department, 'all'),
-        ('all', 'all', sign_in_tier),
-        ('all', 'all', 'all')
-    ] AS key
-GROUP BY day, key;
+FROM active_use_hourly_between(from = {from:Date32}, to = {to:Date32}) AS h
+GROUP BY day, source, department, risk_tier;
 
 -- The same per UTC day (the sum of the day's hours).
 CREATE OR REPLACE VIEW active_use_daily AS
